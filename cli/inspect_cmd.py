@@ -1,0 +1,75 @@
+"""``laser inspect``: what a scene folder contains."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cli.options import scene_load_options
+from laser_gs.data import load_scene
+from laser_gs.errors import FeatureError
+
+
+def _feature_summary(scene) -> dict | None:
+    if scene.feature_dir is None:
+        return None
+    from laser_gs.features.precomputed import load_feature_dir
+
+    try:
+        fs = load_feature_dir(scene.feature_dir, scene.image_names, scene.classes or None)
+    except FeatureError as exc:
+        return {"path": str(scene.feature_dir), "valid": False, "error": str(exc)}
+    h, w = fs.grid_size
+    return {"path": str(fs.directory), "valid": True, "dim": fs.dim, "grid": f"{w}x{h}",
+            "model": fs.meta.get("model"), "text_embeddings": fs.text is not None,
+            "text_embeddings_aug": fs.text_aug is not None, "bytes": fs.nbytes_on_disk()}
+
+
+@click.command("inspect")
+@click.argument("scene_dir", metavar="SCENE", type=click.Path(file_okay=False, path_type=str))
+@scene_load_options
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+def inspect(scene_dir: str, downscale: int | None, holdout: int | None, background: str, as_json: bool) -> None:
+    """Describe a scene: format, views, resolution, cameras, classes, annotations, features.
+
+    \b
+    Examples:
+      laser inspect ../shared/data/llff_fern
+      laser inspect ../shared/data/blender_lego_200 --json
+    """
+    scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
+    info = scene.summary()
+    info["features"] = _feature_summary(scene)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    table = Table(title=f"Scene {scene_dir}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold cyan")
+    table.add_column("value")
+    intr = info["intrinsics"]
+    rows = [
+        ("format", info["format"] + (" (forward-facing, NDC)" if info["forward_facing"] else " (360°, bounding box)")),
+        ("views", f"{info['views']}  (" + ", ".join(f"{k} {v}" for k, v in info["splits"].items()) + ")"),
+        ("resolution", info["resolution"]),
+        ("focal (px)", f"fx {intr['fx_mean']:.1f}, fy {intr['fy_mean']:.1f}, FoV-x {intr['fov_x_deg']:.1f}°"),
+        ("principal point", f"({intr['cx_mean']:.1f}, {intr['cy_mean']:.1f})"),
+        ("near / far", f"{info['near_far'][0]:.3f} / {info['near_far'][1]:.3f}"),
+        ("bounding box", " .. ".join("(" + ", ".join(f"{x:.2f}" for x in c) + ")" for c in info["aabb"])),
+        ("classes", ", ".join(info["classes"]) or "none"),
+        ("annotated views", ", ".join(f"{i} ({n})" for i, n in zip(info["annotated_views"], info["annotated_names"]))
+         or "none"),
+    ]
+    feats = info["features"]
+    if feats is None:
+        rows.append(("features", "none (use --features clip, or `laser features extract`)"))
+    elif not feats["valid"]:
+        rows.append(("features", f"[red]invalid[/red]: {feats['error']}"))
+    else:
+        rows.append(("features", f"{feats['path']}: dim {feats['dim']}, grid {feats['grid']}, "
+                                 f"{feats['bytes'] / 1e6:.1f} MB, model {feats['model']}"))
+    for k, v in rows:
+        table.add_row(k, v)
+    Console().print(table)

@@ -1,0 +1,65 @@
+"""The ``laser`` command: a click group whose commands live in small modules beside this one."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from laser_gs import __version__
+from laser_gs.errors import LaserError
+
+
+class UserError(click.ClickException):
+    """A :class:`LaserError` shown as ``Error: ...`` with exit code 2."""
+
+    exit_code = 2
+
+
+class LaserGroup(click.Group):
+    """Turns :class:`LaserError` into a one-line message unless ``--debug`` is given."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LaserError as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            raise UserError(str(exc)) from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # keep registration order: the order of a typical session
+
+
+@click.group(cls=LaserGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show full Python tracebacks instead of one-line errors.")
+@click.version_option(__version__, prog_name="laser")
+def laser(debug: bool) -> None:
+    """Language-guided 3D segmentation (Laser) with TensoRF and Gaussian-splatting backends.
+
+    \b
+    A typical session:
+      laser make-scene demo_scene              # or use your own LLFF / 3D-OVS / Blender folder
+      laser inspect demo_scene
+      laser train --backend gsplat --scene demo_scene --out runs/demo
+    """
+
+
+def _register_commands() -> None:
+    from cli import inspect_cmd, make_scene_cmd, train_cmd
+
+    laser.add_command(make_scene_cmd.make_scene)
+    laser.add_command(inspect_cmd.inspect)
+    laser.add_command(train_cmd.train)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(laser.main(prog_name="laser"))
+
+
+if __name__ == "__main__":
+    main()

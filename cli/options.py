@@ -1,0 +1,31 @@
+"""Option groups shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import click
+
+
+def scene_load_options(func: Callable) -> Callable:
+    """``--downscale``, ``--holdout`` and ``--background``: how a scene folder is read."""
+    func = click.option("--background", type=click.Choice(["white", "black"]), default="white", show_default=True,
+                        help="Background that Blender RGBA images are composited on.")(func)
+    func = click.option("--holdout", type=click.IntRange(min=0), default=None,
+                        help="Every k-th view is held out for testing (LLFF default 8; 0 for 3D-OVS scenes, "
+                             "whose protocol evaluates on annotated training views).")(func)
+    func = click.option("--downscale", type=click.IntRange(min=1), default=None,
+                        help="Image downscale factor; LLFF reads images_N/ when present. "
+                             "Default: the least-downscaled images present.")(func)
+    return func
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    """``"320x240"`` -> ``(320, 240)``."""
+    try:
+        w, h = (int(x) for x in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 320x240, got {value!r}") from None
+    if w < 16 or h < 16:
+        raise click.BadParameter(f"size must be at least 16x16, got {value!r}")
+    return w, h

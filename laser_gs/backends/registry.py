@@ -1,0 +1,130 @@
+"""Backend interface and registry.
+
+A backend is a 3D representation (TensoRF volumes, 3D Gaussians, ...) that can
+be fitted to a :class:`~laser_gs.data.Scene`, render any camera to RGB,
+features and labels, and save, load and export itself. Backends are found by
+name: built-in ones are imported lazily from :data:`BUILTIN_MODULES`, and
+third-party packages add theirs through the ``laser_gs.backends`` entry-point
+group, so a new backend never requires editing the others or the CLI::
+
+    [project.entry-points."laser_gs.backends"]
+    mybackend = "my_package.backend"   # a module that calls register_backend
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from torch import Tensor
+
+from laser_gs.data.cameras import Cameras
+from laser_gs.data.scene import Scene
+from laser_gs.errors import BackendError
+
+ENTRY_POINT_GROUP = "laser_gs.backends"
+# name -> module that registers it when imported. Modules that do not exist yet are skipped.
+BUILTIN_MODULES: dict[str, str] = {
+    "tensorf": "laser_gs.backends.tensorf",
+    "gsplat": "laser_gs.backends.gsplat",
+}
+
+#: Names of the outputs :meth:`Backend.render` may return.
+RENDER_OUTPUTS = ("rgb", "depth", "feature", "label", "logits")
+
+
+class Backend(abc.ABC):
+    """What every backend implements.
+
+    Shapes: a render of one camera of size ``H x W`` returns a dict with
+    ``rgb`` ``[H, W, 3]``, ``depth`` ``[H, W]``, ``feature`` ``[H, W, D]``
+    (CLIP space), ``label`` ``[H, W, L]`` (label-volume probabilities) and
+    ``logits`` ``[H, W, C]`` (Eq. 4 against the given text embeddings), each
+    only when asked for.
+    """
+
+    #: registry name, set by :func:`register_backend`.
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def fit(self, scene: Scene, config: dict[str, Any], run_dir: Path,
+            progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Train on ``scene`` with ``config``, checkpointing into ``run_dir``."""
+
+    @abc.abstractmethod
+    def render(self, cameras: Cameras, index: int, outputs: tuple[str, ...] = ("rgb",),
+               text: Tensor | None = None) -> dict[str, Tensor]:
+        """Render camera ``index`` of ``cameras``; ``text`` ``[C, D]`` is needed for ``logits``."""
+
+    @abc.abstractmethod
+    def save(self, path: Path) -> None:
+        """Write a checkpoint (atomically)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, path: Path, device: str = "cpu") -> "Backend":
+        """Read a checkpoint written by :meth:`save`."""
+
+    @abc.abstractmethod
+    def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,
+               **options: Any) -> list[Path]:
+        """Write PLY file(s) of the scene, labeled when ``text`` is given; returns the paths written."""
+
+
+_REGISTRY: dict[str, type[Backend]] = {}
+_discovered = False
+
+
+def register_backend(name: str) -> Callable[[type[Backend]], type[Backend]]:
+    """Class decorator adding a :class:`Backend` subclass to the registry under ``name``."""
+
+    def decorate(cls: type[Backend]) -> type[Backend]:
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            raise TypeError(f"{cls!r} is not a Backend subclass")
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"backend name {name!r} is already registered by {existing.__module__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def _discover() -> None:
+    """Import built-in backend modules and entry points once."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in BUILTIN_MODULES.values():
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the module exists but one of its imports is missing: a real error
+                raise
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        ep.load()
+
+
+def list_backends() -> list[str]:
+    """Registered backend names, sorted."""
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def get_backend(name: str) -> type[Backend]:
+    """The backend class registered as ``name``.
+
+    Raises:
+        BackendError: for an unknown name, listing the available ones.
+    """
+    _discover()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        available = ", ".join(sorted(_REGISTRY)) or "none installed"
+        raise BackendError(f"unknown backend {name!r}; available: {available}") from None

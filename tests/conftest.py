@@ -1,0 +1,67 @@
+"""Shared fixtures: the real data beside the repository and small generated scenes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LASER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared(name: str) -> Path:
+    """Path of a dataset in ../shared/data; CI always has it, so its absence is a failure."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.fail(f"shared dataset {path} is missing; set LASER_SHARED_DATA to the shared/data folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fern_dir() -> Path:
+    return shared("llff_fern")
+
+
+@pytest.fixture(scope="session")
+def lego_dir() -> Path:
+    return shared("blender_lego_200")
+
+
+@pytest.fixture(scope="session")
+def small_spec():
+    from laser_gs.synthetic import SceneSpec
+
+    return SceneSpec(width=96, height=72, views=8, annotated=3, seed=3, feature_dim=32)
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory, small_spec):
+    """A small generated scene on disk and its in-memory render: ``(path, GeneratedScene)``."""
+    from laser_gs.synthetic import make_scene
+
+    out = tmp_path_factory.mktemp("gen") / "scene"
+    result = make_scene(out, small_spec)
+    return out, result
+
+
+@pytest.fixture
+def scene_copy(generated, tmp_path) -> Path:
+    """A private copy of the generated scene that a test may corrupt."""
+    dst = tmp_path / "scene"
+    shutil.copytree(generated[0], dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def default_scene(tmp_path_factory) -> Path:
+    """The default `laser make-scene` scene (320x240, 24 views, 512-d features), written once."""
+    from laser_gs.synthetic import make_scene
+
+    out = tmp_path_factory.mktemp("default") / "scene"
+    make_scene(out)
+    return out
