@@ -46,10 +46,11 @@ def laser(debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from cli import inspect_cmd, make_scene_cmd, train_cmd
+    from cli import features_cmd, inspect_cmd, make_scene_cmd, train_cmd
 
     laser.add_command(make_scene_cmd.make_scene)
     laser.add_command(inspect_cmd.inspect)
+    laser.add_command(features_cmd.features)
     laser.add_command(train_cmd.train)
 
 
