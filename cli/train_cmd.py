@@ -9,6 +9,8 @@ import click
 from cli.options import scene_load_options
 from laser_gs.backends import get_backend, list_backends
 from laser_gs.data import load_scene
+from laser_gs.features.dense_clip import load_clip
+from laser_gs.features.extract import load_features
 from laser_gs.run import RunConfig, prepare_run_dir
 
 
@@ -28,6 +30,9 @@ def _backend_help() -> str:
                                       "(reconstruction only).")
 @click.option("--features-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Precomputed feature folder (default: SCENE/features).")
+@click.option("--clip-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Local CLIP weights for --features clip (default: the Hugging Face cache; never downloads).")
+@click.option("--clip-mode", default="naclip", show_default=True, help="Dense CLIP mode for --features clip.")
 @click.option("--preset", type=click.Choice(["default", "fast"]), default="fast", show_default=True,
               help="'default' follows the paper's schedule (GPU); 'fast' is sized for a CPU.")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Override the number of iterations.")
@@ -36,7 +41,7 @@ def _backend_help() -> str:
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
 @scene_load_options
 def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_dir: Path | None, preset: str,
-          iters: int | None, seed: int, device: str, resume: bool, downscale: int | None, holdout: int | None,
+          iters: int | None, seed: int, clip_weights: Path | None, clip_mode: str, device: str, resume: bool, downscale: int | None, holdout: int | None,
           background: str) -> None:
     """Train a backend on a scene and save the run (config, checkpoints) in --out.
 
@@ -46,9 +51,16 @@ def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_d
     """
     backend_cls = get_backend(backend)
     scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
+    # Check the feature source before anything is written: bad folders and missing weights fail here.
+    if features == "clip":
+        load_clip(clip_mode, weights=clip_weights)
+    elif features == "precomputed":
+        load_features("precomputed", scene, features_dir=features_dir)
     config = RunConfig(backend=backend, scene=str(Path(scene_dir).resolve()), features=features,
                        features_dir=str(features_dir) if features_dir else None, preset=preset, iters=iters,
-                       seed=seed, device=device, downscale=downscale, holdout=holdout, background=background)
+                       seed=seed, device=device, downscale=downscale, holdout=holdout, background=background,
+                       backend_options={"clip_weights": str(clip_weights) if clip_weights else None,
+                                        "clip_mode": clip_mode})
     prepare_run_dir(run_dir, config, resume=resume)
     model = backend_cls()
     model.fit(scene, config.to_dict(), run_dir)

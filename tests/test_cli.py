@@ -122,3 +122,20 @@ def test_train_resolves_backend_and_saves_config(recording_backend, generated, t
     ok = run("train", "--backend", "recording-test", "--scene", generated[0], "--out", out, "--resume",
              "--iters", "20")
     assert ok.exit_code == 0 and len(recording_backend.calls) == 2
+
+
+def test_train_refuses_bad_precomputed_features_before_writing(recording_backend, scene_copy, tmp_path):
+    import numpy as np
+
+    np.save(scene_copy / "features" / "text_embeddings.npy", np.zeros((4, 32), np.float32))
+    out = tmp_path / "run"
+    result = run("train", "--backend", "recording-test", "--scene", scene_copy, "--out", out)
+    assert result.exit_code == 2 and "has 4 rows but classes.txt has 6 classes" in result.output
+    assert not out.exists() and not recording_backend.calls
+
+
+def test_train_features_clip_without_weights(recording_backend, generated, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    result = run("train", "--backend", "recording-test", "--scene", generated[0], "--out", tmp_path / "r",
+                 "--features", "clip")
+    assert result.exit_code == 2 and "CLIP weights" in result.output and "--features precomputed" in result.output

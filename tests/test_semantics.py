@@ -178,5 +178,5 @@ def test_text_augmentation():
     assert torch.allclose(target.amin(dim=(1, 2)), torch.zeros(2, 5))
     assert torch.allclose(target.amax(dim=(1, 2)), torch.ones(2, 5))
     pred = torch.tensor([[0.2, 0.4]], requires_grad=True)
-    assert float(text_aug_loss(pred, torch.tensor([[1.0, 2.0]]))) < 1e-6
-    assert float(text_aug_loss(pred, torch.tensor([[2.0, 1.0]]))) > 0.1
+    assert text_aug_loss(pred, torch.tensor([[1.0, 2.0]])).item() < 1e-6
+    assert text_aug_loss(pred, torch.tensor([[2.0, 1.0]])).item() > 0.1
