@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from laser_gs.data.scene import Scene
@@ -75,7 +74,3 @@ def load_features(kind: str, scene: Scene, features_dir: str | Path | None = Non
         return extract_features(scene, clip_loader())
     raise ValueError(f"unknown feature source {kind!r}; choose one of {FEATURE_SOURCES}")
 
-
-def grid_nbytes(fs: FeatureSet) -> int:
-    """Bytes of the grids at float16 storage."""
-    return int(sum(np.prod(g.shape) for g in fs.grids.values()) * 2)

@@ -31,6 +31,7 @@ from torch import Tensor
 from laser_gs.data.cameras import Cameras, look_at
 from laser_gs.data.images import write_png
 from laser_gs.data.llff import opencv_to_llff
+from laser_gs.features.precomputed import write_feature_dir
 from laser_gs.synthetic.features import FeatureNoise, synthesize_features
 from laser_gs.synthetic.primitives import Box, Cylinder, Plane, Sphere, trace
 
@@ -248,7 +249,6 @@ def write_scene(out: Path, spec: SceneSpec, scene: GeneratedScene, with_features
     if with_features:
         feats, text, text_aug = synthesize_features(scene.labels, len(scene.classes), spec.feature_dim,
                                                     spec.feature_noise, seed=spec.seed)
-        from laser_gs.features.precomputed import write_feature_dir
         write_feature_dir(out / "features", dict(zip(names, feats)), text, text_aug,
                           model="synthetic (laser make-scene)",
                           extra_meta={"noise": asdict(spec.feature_noise), "seed": spec.seed})
