@@ -91,27 +91,27 @@ class Cameras:
         uv = pix[..., :2] / pix[..., 2:3].clamp_min(1e-12)
         return uv, depth
 
-    def pixel_rays(self, index: int) -> tuple[Tensor, Tensor]:
-        """Rays through every pixel centre of one camera.
+    def rays_at(self, index: int, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Rays of camera ``index`` through pixel coordinates ``u`` (x) and ``v`` (y), any matching shape.
 
         Returns:
-            ``origins`` and ``directions``, each ``[H, W, 3]`` in world
-            coordinates; directions are unit length.
+            ``origins`` and unit ``directions``, each ``[*u.shape, 3]`` in world coordinates.
         """
         K = self.K[index]
+        x = (u - K[0, 2]) / K[0, 0]
+        y = (v - K[1, 2]) / K[1, 1]
+        dirs = torch.stack([x, y, torch.ones_like(x)], dim=-1) @ self.c2w[index, :3, :3].T
+        dirs = dirs / dirs.norm(dim=-1, keepdim=True)
+        return self.c2w[index, :3, 3].expand_as(dirs), dirs
+
+    def pixel_rays(self, index: int) -> tuple[Tensor, Tensor]:
+        """Rays through every pixel centre of one camera: ``origins``, ``directions`` ``[H, W, 3]``."""
         j, i = torch.meshgrid(
             torch.arange(self.width, dtype=torch.float32) + 0.5,
             torch.arange(self.height, dtype=torch.float32) + 0.5,
             indexing="xy",
         )
-        x = (j - K[0, 2]) / K[0, 0]
-        y = (i - K[1, 2]) / K[1, 1]
-        dirs_cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)
-        R = self.c2w[index, :3, :3]
-        dirs = dirs_cam @ R.T
-        dirs = dirs / dirs.norm(dim=-1, keepdim=True)
-        origins = self.c2w[index, :3, 3].expand_as(dirs)
-        return origins, dirs
+        return self.rays_at(index, j, i)
 
     def to(self, device: torch.device | str) -> "Cameras":
         return Cameras(self.c2w.to(device), self.K.to(device), self.width, self.height)

@@ -190,12 +190,12 @@ def render_scene(spec: SceneSpec, objects: list[SceneObject] | None = None) -> G
         # RGB: s x s samples per pixel, averaged; labels and depth from the pixel centre.
         jj, ii = torch.meshgrid((torch.arange(W * s, dtype=torch.float32) + 0.5) / s,
                                 (torch.arange(H * s, dtype=torch.float32) + 0.5) / s, indexing="xy")
-        o, d = _pixel_rays(cams, v, jj, ii)
+        o, d = (t.reshape(-1, 3) for t in cams.rays_at(v, jj, ii))
         rgb, _, _ = _shade(objects, o, d)
         rgb = rgb.reshape(H, s, W, s, 3).mean(dim=(1, 3))
         jc, ic = torch.meshgrid(torch.arange(W, dtype=torch.float32) + 0.5,
                                 torch.arange(H, dtype=torch.float32) + 0.5, indexing="xy")
-        o, d = _pixel_rays(cams, v, jc, ic)
+        o, d = (t.reshape(-1, 3) for t in cams.rays_at(v, jc, ic))
         _, idx, t = _shade(objects, o, d)
         z = t * (d @ cams.forward[v])
         images.append(rgb)
@@ -208,16 +208,6 @@ def render_scene(spec: SceneSpec, objects: list[SceneObject] | None = None) -> G
         classes=[ob.name for ob in objects], annotated=annotated,
         anchors=torch.tensor([ob.anchor for ob in objects], dtype=torch.float32),
     )
-
-
-def _pixel_rays(cams: Cameras, v: int, u: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
-    """Rays through pixel coordinates ``u`` (x) and ``w`` (y), flattened row-major."""
-    K = cams.K[v]
-    x = (u.reshape(-1) - K[0, 2]) / K[0, 0]
-    y = (w.reshape(-1) - K[1, 2]) / K[1, 1]
-    dirs = torch.stack([x, y, torch.ones_like(x)], -1) @ cams.c2w[v, :3, :3].T
-    dirs = dirs / dirs.norm(dim=-1, keepdim=True)
-    return cams.c2w[v, :3, 3].expand_as(dirs), dirs
 
 
 def write_scene(out: Path, spec: SceneSpec, scene: GeneratedScene, with_features: bool = True) -> None:
