@@ -25,7 +25,9 @@ class LaserGroup(click.Group):
         except LaserError as exc:
             if ctx.find_root().params.get("debug"):
                 raise
-            raise UserError(str(exc)) from None
+            err = UserError(str(exc))
+            err.exit_code = getattr(exc, "exit_code", 2)
+            raise err from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # keep registration order: the order of a typical session
@@ -46,12 +48,13 @@ def laser(debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from cli import features_cmd, inspect_cmd, make_scene_cmd, train_cmd
+    from cli import eval_cmd, features_cmd, inspect_cmd, make_scene_cmd, train_cmd
 
     laser.add_command(make_scene_cmd.make_scene)
     laser.add_command(inspect_cmd.inspect)
     laser.add_command(features_cmd.features)
     laser.add_command(train_cmd.train)
+    laser.add_command(eval_cmd.eval_cmd)
 
 
 _register_commands()

@@ -8,6 +8,7 @@ import click
 
 from cli.options import scene_load_options
 from laser_gs.backends import get_backend, list_backends
+from laser_gs.backends.registry import MODEL_FILE
 from laser_gs.data import load_scene
 from laser_gs.features.dense_clip import load_clip
 from laser_gs.features.extract import load_features
@@ -52,10 +53,8 @@ def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_d
     backend_cls = get_backend(backend)
     scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
     # Check the feature source before anything is written: bad folders and missing weights fail here.
-    if features == "clip":
-        load_clip(clip_mode, weights=clip_weights)
-    elif features == "precomputed":
-        load_features("precomputed", scene, features_dir=features_dir)
+    feature_set = load_features(features, scene, features_dir=features_dir,
+                                clip_loader=lambda: load_clip(clip_mode, weights=clip_weights))
     config = RunConfig(backend=backend, scene=str(Path(scene_dir).resolve()), features=features,
                        features_dir=str(features_dir) if features_dir else None, preset=preset, iters=iters,
                        seed=seed, device=device, downscale=downscale, holdout=holdout, background=background,
@@ -63,4 +62,5 @@ def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_d
                                         "clip_mode": clip_mode})
     prepare_run_dir(run_dir, config, resume=resume)
     model = backend_cls()
-    model.fit(scene, config.to_dict(), run_dir)
+    model.fit(scene, config.to_dict(), run_dir, features=feature_set)
+    click.echo(f"Saved {run_dir / MODEL_FILE}; evaluate with: laser eval {run_dir}")

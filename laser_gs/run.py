@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laser_gs import __version__
 from laser_gs.atomic import atomic_write_text
 from laser_gs.errors import LaserError
+
+if TYPE_CHECKING:
+    from laser_gs.backends.registry import Backend
+    from laser_gs.data.scene import Scene
 
 CONFIG_FILE = "config.json"
 RUN_FORMAT_VERSION = 1
@@ -88,3 +92,19 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> None:
         raise RunError(f"--resume given but {run_dir} holds no run (no {CONFIG_FILE})")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(existing, json.dumps(config.to_dict(), indent=2))
+
+
+def open_run(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, "Backend", "Scene"]:
+    """Load a finished run: its config, the trained backend (through the registry) and its scene."""
+    from laser_gs.backends.registry import MODEL_FILE, get_backend
+    from laser_gs.data import load_scene
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    model = run_dir / MODEL_FILE
+    if not model.is_file():
+        raise RunError(f"{model}: not found; the run has not finished training "
+                       f"(continue it with `laser train ... --out {run_dir} --resume`)")
+    backend = get_backend(config.backend).load(model, device=device)
+    scene = load_scene(config.scene, downscale=config.downscale, holdout=config.holdout, background=config.background)
+    return config, backend, scene

@@ -80,7 +80,7 @@ class _RecordingBackend(registry.Backend):
 
     calls: list = []
 
-    def fit(self, scene, config, run_dir, progress=None):
+    def fit(self, scene, config, run_dir, features=None, console=None):
         type(self).calls.append((scene.num_views, config, Path(run_dir)))
 
     def render(self, cameras, index, outputs=("rgb",), text=None):

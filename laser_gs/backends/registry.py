@@ -19,11 +19,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from rich.console import Console
 from torch import Tensor
 
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.errors import BackendError
+from laser_gs.features.precomputed import FeatureSet
 
 ENTRY_POINT_GROUP = "laser_gs.backends"
 # name -> module that registers it when imported. Modules that do not exist yet are skipped.
@@ -31,6 +33,9 @@ BUILTIN_MODULES: dict[str, str] = {
     "tensorf": "laser_gs.backends.tensorf",
     "gsplat": "laser_gs.backends.gsplat",
 }
+
+#: File name of a run's final model, loaded with :meth:`Backend.load`.
+MODEL_FILE = "model.ckpt"
 
 #: Names of the outputs :meth:`Backend.render` may return.
 RENDER_OUTPUTS = ("rgb", "depth", "feature", "label", "logits")
@@ -48,11 +53,19 @@ class Backend(abc.ABC):
 
     #: registry name, set by :func:`register_backend`.
     name: ClassVar[str] = ""
+    #: class prompts and their ``[C, D]`` text embeddings saved with the model (empty / None without).
+    classes: list[str]
+    text: Tensor | None
 
     @abc.abstractmethod
-    def fit(self, scene: Scene, config: dict[str, Any], run_dir: Path,
-            progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-        """Train on ``scene`` with ``config``, checkpointing into ``run_dir``."""
+    def fit(self, scene: Scene, config: dict[str, Any], run_dir: Path, features: FeatureSet | None = None,
+            console: Console | None = None) -> Any:
+        """Train on ``scene`` with ``config`` (a saved :class:`~laser_gs.run.RunConfig` as a dict).
+
+        ``features`` are the dense CLIP features (None: reconstruction only).
+        Checkpoints go to ``run_dir``; an existing checkpoint there is resumed.
+        The final model is written to ``run_dir / MODEL_FILE``.
+        """
 
     @abc.abstractmethod
     def render(self, cameras: Cameras, index: int, outputs: tuple[str, ...] = ("rgb",),

@@ -91,18 +91,23 @@ class Cameras:
         uv = pix[..., :2] / pix[..., 2:3].clamp_min(1e-12)
         return uv, depth
 
-    def rays_at(self, index: int, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Rays of camera ``index`` through pixel coordinates ``u`` (x) and ``v`` (y), any matching shape.
+    def rays_at(self, index: int | Tensor, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Rays through pixel coordinates ``u`` (x) and ``v`` (y) of camera ``index``.
+
+        ``index`` is one camera for all pixels, or a tensor of camera indices
+        with the shape of ``u`` (a batch of rays from many views).
 
         Returns:
             ``origins`` and unit ``directions``, each ``[*u.shape, 3]`` in world coordinates.
         """
         K = self.K[index]
-        x = (u - K[0, 2]) / K[0, 0]
-        y = (v - K[1, 2]) / K[1, 1]
-        dirs = torch.stack([x, y, torch.ones_like(x)], dim=-1) @ self.c2w[index, :3, :3].T
+        c2w = self.c2w[index]
+        x = (u - K[..., 0, 2]) / K[..., 0, 0]
+        y = (v - K[..., 1, 2]) / K[..., 1, 1]
+        cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)
+        dirs = torch.einsum("...j,...ij->...i", cam, c2w[..., :3, :3])
         dirs = dirs / dirs.norm(dim=-1, keepdim=True)
-        return self.c2w[index, :3, 3].expand_as(dirs), dirs
+        return c2w[..., :3, 3].expand_as(dirs), dirs
 
     def pixel_rays(self, index: int) -> tuple[Tensor, Tensor]:
         """Rays through every pixel centre of one camera: ``origins``, ``directions`` ``[H, W, 3]``."""

@@ -1,0 +1,168 @@
+"""Stage 2 (semantics) for every backend: targets, shared heads, schedule and losses.
+
+A backend supplies, per ray of a batch, the composited E-dim attention output
+``h`` (decoded here once per ray, exact because the decoder is linear), the
+composited label code and the colour. Everything else, the CLIP targets at the
+ray pixels, the adapter, SCT, label cross-entropy and text augmentation, is
+computed here from :mod:`laser_gs.semantics`, so both backends train with the
+same losses and schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from laser_gs.data.scene import Scene
+from laser_gs.features.precomputed import FeatureSet
+from laser_gs.semantics.adapter import Adapter, self_cross_loss
+from laser_gs.semantics.attention import TransientQueryAttention
+from laser_gs.semantics.label import LabelField, label_ce_loss
+from laser_gs.semantics.losses import distillation_loss, segmentation_logits, text_aug_loss, text_aug_targets
+
+
+@dataclass
+class SemanticConfig:
+    """Stage 2 schedule and loss weights (paper section 4.1; per-scene weights vary in the code).
+
+    Ablation switches turn modules off for the paper's Table 4; every module is on by default.
+    """
+
+    iters: int = 15000
+    joint_start: int = 5000  # appearance / RGB head unfrozen (step within stage 2)
+    sct_start: int = 8000  # cross terms of SCT and adapter on rendered features
+    batch_rays: int = 2048
+    embed_dim: int = 48  # transient query attention width E
+    point_dim: int = 64  # per-point feature width fed to the attention
+    code_dim: int = 16  # label code width
+    w_feat: float = 1.0
+    w_rel: float = 0.8
+    w_sct: float = 1.0
+    w_aug: float = 0.6
+    w_rgb: float = 1.0
+    beta: float = 0.3
+    gamma: float = 0.5
+    tau: float = 0.2
+    lr_heads: float = 1e-3
+    use_adapter: bool = True
+    use_sct: bool = True
+    use_attention: bool = True
+    use_label: bool = True
+    use_text_aug: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SemanticConfig":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class SemanticHeads(nn.Module):
+    """The shared modules a backend's semantic field is built from.
+
+    ``attention`` maps per-point features ``[P, point_dim]`` to ``[P, E]`` and decodes
+    composited ``[R, E]`` to CLIP space ``[R, D]``; ``label`` lifts composited label
+    codes ``[R, code_dim]``; ``adapter`` denoises CLIP and (from ``sct_start``) rendered features.
+    """
+
+    def __init__(self, cfg: SemanticConfig, dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.dim = dim
+        self.attention = TransientQueryAttention(cfg.point_dim, embed_dim=cfg.embed_dim, out_dim=dim)
+        self.label = LabelField(cfg.code_dim, dim)
+        self.adapter = Adapter(dim)
+
+    def point_embedding(self, x: Tensor, weight: Tensor | None = None, chunk: int = 65536) -> Tensor:
+        """``[P, point_dim] -> [P, E]``: attention over the point set (or the query map alone when ablated)."""
+        if not self.cfg.use_attention:
+            return self.attention.query(x)
+        return self.attention(x, weight, chunk=chunk, decode=False)
+
+    def decode(self, h: Tensor) -> Tensor:
+        """Composited ``[..., E]`` -> CLIP-space features ``[..., D]``."""
+        return self.attention.decode(h)
+
+
+class FeatureTargets:
+    """CLIP feature grids of the views, sampled at ray pixels (bilinear, ``align_corners=False``).
+
+    Args:
+        features: the validated feature set (grids per image name, text embeddings).
+        scene: the scene (image size, names).
+        device: where targets live.
+    """
+
+    def __init__(self, features: FeatureSet, scene: Scene, device: torch.device | str = "cpu"):
+        grids = [features.grids[name] for name in scene.image_names]
+        shapes = {tuple(g.shape) for g in grids}
+        if len(shapes) != 1:
+            raise ValueError(f"feature grids of one scene must share a size, got {sorted(shapes)}")
+        self.grids = torch.stack(grids).to(device)  # [V, h, w, D]
+        self.dim = features.dim
+        self.width, self.height = scene.width, scene.height
+        self.text = features.text.to(device) if features.text is not None else None
+        self.text_aug = features.text_aug.to(device) if features.text_aug is not None else None
+        self.aug = text_aug_targets(self.grids, self.text_aug) if self.text_aug is not None else None
+
+    def _bilinear(self, table: Tensor, view: Tensor, u: Tensor, v: Tensor) -> Tensor:
+        """Sample ``table`` ``[V, h, w, K]`` at pixel coordinates; edge values beyond the border."""
+        _, h, w, _ = table.shape
+        gx = (u / self.width * w - 0.5).clamp(0, w - 1)
+        gy = (v / self.height * h - 0.5).clamp(0, h - 1)
+        x0, y0 = gx.floor().long().clamp(max=w - 1), gy.floor().long().clamp(max=h - 1)
+        x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
+        fx, fy = (gx - x0)[:, None], (gy - y0)[:, None]
+        return ((1 - fx) * (1 - fy) * table[view, y0, x0] + fx * (1 - fy) * table[view, y0, x1]
+                + (1 - fx) * fy * table[view, y1, x0] + fx * fy * table[view, y1, x1])
+
+    def sample(self, view: Tensor, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor | None]:
+        """CLIP features ``[R, D]`` and text-augmentation targets ``[R, C]`` (or None) at the rays."""
+        clip = self._bilinear(self.grids, view, u, v)
+        aug = self._bilinear(self.aug, view, u, v) if self.aug is not None else None
+        return clip, aug
+
+
+def semantic_losses(heads: SemanticHeads, cfg: SemanticConfig, step: int, h: Tensor, label_code: Tensor,
+                    clip: Tensor, aug: Tensor | None, text: Tensor | None) -> tuple[Tensor, dict[str, float]]:
+    """Total stage 2 loss (without the RGB term) and its parts for the progress bar.
+
+    Args:
+        heads: the shared semantic modules.
+        cfg: weights, schedule and ablation switches.
+        step: step within stage 2 (drives SCT).
+        h: ``[R, E]`` composited attention outputs of the rays.
+        label_code: ``[R, code_dim]`` composited label codes.
+        clip: ``[R, D]`` CLIP features at the ray pixels.
+        aug: ``[R, C]`` text-augmentation targets, or None.
+        text: ``[C, D]`` class text embeddings, or None (then only distillation and SCT apply).
+    """
+    rendered = heads.decode(h)
+    sct = cfg.use_adapter and cfg.use_sct and step >= cfg.sct_start
+    if cfg.use_adapter:
+        a_clip = heads.adapter(clip)
+        target = a_clip.detach()
+        pred = heads.adapter(rendered) if sct else rendered
+    else:
+        a_clip, target, pred = clip, clip, rendered
+    parts: dict[str, Tensor] = {"feat": cfg.w_feat * distillation_loss(pred, target)}
+    if cfg.use_adapter:
+        parts["sct"] = cfg.w_sct * self_cross_loss(heads.adapter, clip, rendered, cfg.beta, cross=sct)
+    if text is not None and cfg.use_label:
+        label = heads.label(label_code)
+        parts["rel"] = cfg.w_rel * label_ce_loss(label, segmentation_logits(a_clip, text),
+                                                 segmentation_logits(pred, text), text, cfg.gamma, cfg.tau)
+    if text is not None and aug is not None and cfg.use_adapter and cfg.use_text_aug:
+        parts["aug"] = cfg.w_aug * text_aug_loss(segmentation_logits(a_clip, text), aug)
+    total = torch.stack(list(parts.values())).sum()
+    return total, {k: float(v) for k, v in parts.items()}
+
+
+def rgb_loss(pred: Tensor, target: Tensor) -> Tensor:
+    return F.mse_loss(pred, target)
