@@ -161,7 +161,7 @@ def semantic_losses(heads: SemanticHeads, cfg: SemanticConfig, step: int, h: Ten
     if text is not None and aug is not None and cfg.use_adapter and cfg.use_text_aug:
         parts["aug"] = cfg.w_aug * text_aug_loss(segmentation_logits(a_clip, text), aug)
     total = torch.stack(list(parts.values())).sum()
-    return total, {k: float(v) for k, v in parts.items()}
+    return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
 def rgb_loss(pred: Tensor, target: Tensor) -> Tensor:

@@ -1,0 +1,119 @@
+"""TensoRF backend: geometry helpers, learning, resume, rendering outputs."""
+
+from __future__ import annotations
+
+import torch
+
+from laser_gs.backends.registry import MODEL_FILE, get_backend
+from laser_gs.backends.tensorf.backend import TensoRFBackend, build_config
+from laser_gs.backends.tensorf.sampling import ndc_rays, ray_box
+from laser_gs.data import load_scene
+from laser_gs.features.extract import load_features
+from laser_gs.metrics import psnr
+from laser_gs.training.loop import TrainingInterrupted, make_console
+
+
+def test_ndc_keeps_world_points_on_the_ray():
+    """A world point on a ray maps into NDC onto the NDC ray, at t' in [0, 1] (t'=1 at infinity)."""
+    g = torch.Generator().manual_seed(0)
+    o = torch.randn(50, 3, generator=g) * 0.2
+    d = torch.nn.functional.normalize(torch.randn(50, 3, generator=g) * 0.3 + torch.tensor([0, 0, 1.0]), dim=-1)
+    ax, ay = 1.7, 1.3
+    on, dn = ndc_rays(o, d, ax, ay)
+    depth = 1.5 + 10 * torch.rand(50, 1, generator=g)
+    X = o + (depth - o[:, 2:]) / d[:, 2:] * d  # point at world z = depth
+    Xn = torch.stack([ax * X[:, 0] / X[:, 2], ay * X[:, 1] / X[:, 2], 1 - 2 / X[:, 2]], -1)
+    t = (Xn[:, 2] - on[:, 2]) / dn[:, 2]
+    assert torch.allclose(on + t[:, None] * dn, Xn, atol=1e-4)
+    assert (t > 0).all() and (t < 1).all()
+
+
+def test_ray_box_hits_and_misses():
+    aabb = torch.tensor([[-1.0, -1, -1], [1, 1, 1]])
+    o = torch.tensor([[0.0, 0, -3], [5.0, 5, -3]])
+    d = torch.tensor([[0.0, 0, 1], [0.0, 0, 1]])
+    t_in, t_out = ray_box(o, d, aabb)
+    assert torch.allclose(t_in[0], torch.tensor(2.0)) and torch.allclose(t_out[0], torch.tensor(4.0))
+    assert t_out[1] <= t_in[1]
+
+
+def test_iters_override_scales_every_stage():
+    cfg = build_config({"preset": "fast", "iters": 90}, has_features=True)
+    assert cfg.iters + cfg.semantic.iters == 90
+    assert all(s < cfg.iters for s in cfg.upsample_at + cfg.occupancy_at)
+    assert 0 < cfg.semantic.joint_start < cfg.semantic.sct_start < cfg.semantic.iters
+    assert get_backend("tensorf") is TensoRFBackend
+
+
+def _fit(scene_dir, run_dir, iters, features=True, options=None):
+    scene = load_scene(scene_dir)
+    feats = load_features("precomputed", scene) if features else None
+    config = {"preset": "fast", "iters": iters, "seed": 1, "device": "cpu", "backend_options": options or {}}
+    backend = TensoRFBackend()
+    backend.fit(scene, config, run_dir, features=feats, console=make_console(quiet=True))
+    return scene, backend
+
+
+def test_reconstruction_learns(generated, tmp_path):
+    scene_dir, _ = generated
+    scene = load_scene(scene_dir)
+    untrained = TensoRFBackend()
+    untrained._build(build_config({"preset": "fast"}, False), untrained._geometry(scene, build_config(
+        {"preset": "fast"}, False), "white"), [32, 32, 32], None)
+    before = psnr(untrained.render(scene.cameras, 0)["rgb"], scene.images[0])
+    _, backend = _fit(scene_dir, tmp_path / "run", 150, features=False)
+    after = psnr(backend.render(scene.cameras, 0)["rgb"], scene.images[0])
+    assert after > before + 5 and after > 17, (before, after)
+    assert (tmp_path / "run" / MODEL_FILE).is_file()
+
+
+def test_render_outputs_and_reload(generated, tmp_path):
+    scene_dir, _ = generated
+    scene, backend = _fit(scene_dir, tmp_path / "run", 30)
+    text = backend.text
+    out = backend.render(scene.cameras, 1, ("rgb", "depth", "feature", "label", "logits"), text)
+    H, W = scene.height, scene.width
+    assert out["rgb"].shape == (H, W, 3) and out["depth"].shape == (H, W)
+    assert out["feature"].shape == (H, W, 32) and out["logits"].shape == (H, W, len(scene.classes))
+    assert torch.allclose(out["label"].sum(-1), torch.ones(H, W), atol=1e-4)
+    again = TensoRFBackend.load(tmp_path / "run" / MODEL_FILE)
+    out2 = again.render(scene.cameras, 1, ("rgb", "feature"), text)
+    assert torch.allclose(out["rgb"], out2["rgb"], atol=1e-6)
+    assert torch.allclose(out["feature"], out2["feature"], atol=1e-5)
+
+
+def test_feature_render_does_not_depend_on_chunk_size(generated, tmp_path):
+    scene_dir, _ = generated
+    scene, backend = _fit(scene_dir, tmp_path / "run", 24)
+    a = backend.render(scene.cameras, 0, ("feature",), chunk=8192)["feature"]
+    b = backend.render(scene.cameras, 0, ("feature",), chunk=777)["feature"]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_interrupted_run_resumes_to_the_same_result(generated, tmp_path, monkeypatch):
+    scene_dir, _ = generated
+    opts = {"checkpoint_every": 10}
+    _, straight = _fit(scene_dir, tmp_path / "a", 45, options=opts)
+
+    calls = {"n": 0}
+    original = TensoRFBackend._apply
+
+    def flaky(self, loss, shown):
+        calls["n"] += 1
+        if calls["n"] == 34:  # inside the semantic stage, between checkpoints
+            raise KeyboardInterrupt
+        return original(self, loss, shown)
+
+    monkeypatch.setattr(TensoRFBackend, "_apply", flaky)
+    try:
+        _fit(scene_dir, tmp_path / "b", 45, options=opts)
+        raise AssertionError("expected an interruption")
+    except TrainingInterrupted:
+        pass
+    monkeypatch.setattr(TensoRFBackend, "_apply", original)
+    _, resumed = _fit(scene_dir, tmp_path / "b", 45, options=opts)
+    a, b = straight._model_state(), resumed._model_state()
+    for key in a["field"]:
+        assert torch.allclose(a["field"][key], b["field"][key], atol=1e-5), key
+    for key in a["heads"]:
+        assert torch.allclose(a["heads"][key], b["heads"][key], atol=1e-5), key
