@@ -24,7 +24,7 @@ from laser_gs.backends.registry import MODEL_FILE, Backend, register_backend
 from laser_gs.backends.tensorf.config import TensoRFConfig, preset
 from laser_gs.backends.tensorf.field import TensoRFField, resolution_for
 from laser_gs.backends.tensorf.render import RayGeometry, composite, march, num_samples
-from laser_gs.backends.tensorf.sampling import OccupancyGrid, ndc_aabb, ndc_scale
+from laser_gs.backends.tensorf.sampling import OccupancyGrid, ndc_aabb, ndc_rays, ndc_scale
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
@@ -335,13 +335,14 @@ class TensoRFBackend(Backend):
         origins, dirs = cams.pixel_rays(index)
         origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
         n_samples, step_len = self._samples()
-        rgb, depth, xs, ws, ids, codes = [], [], [], [], [], []
+        rgb, depth, opacity, xs, ws, ids, codes = [], [], [], [], [], [], []
         for start in range(0, origins.shape[0], chunk):
             out = march(self.field, self.geometry, self.occupancy, origins[start:start + chunk],
                         dirs[start:start + chunk], n_samples, step_len, want_rgb="rgb" in want, want_app=semantic)
             if out.rgb is not None:
                 rgb.append(out.rgb)
             depth.append(out.depth)
+            opacity.append(out.acc)
             if semantic:
                 xs.append(self.field.point_feature(out.app))
                 ws.append(out.weight)
@@ -351,6 +352,7 @@ class TensoRFBackend(Backend):
         if rgb:
             result["rgb"] = torch.cat(rgb).view(H, W, 3)
         result["depth"] = torch.cat(depth).view(H, W)
+        result["acc"] = torch.cat(opacity).view(H, W)
         if semantic:
             x, w, ray_id = torch.cat(xs), torch.cat(ws), torch.cat(ids)
             h = composite(self.heads.point_embedding(x, w), w, ray_id, H * W)
@@ -365,9 +367,54 @@ class TensoRFBackend(Backend):
                 result["logits"] = segmentation_logits(feature, text.to(self.device))
         return {k: v for k, v in result.items() if k in want}
 
+    @torch.no_grad()
+    def surface_points(self, cameras: Cameras, views: list[int], scale: float = 0.25,
+                       text: Tensor | None = None) -> dict[str, Tensor]:
+        """Expected-depth surface points of rays of ``views`` rendered at ``scale`` resolution.
+
+        Returns ``xyz`` ``[P, 3]`` (world), ``rgb`` ``[P, 3]`` and, with semantics, ``feature`` and
+        ``label`` ``[P, D]``; rays with opacity below 0.5 (background) are dropped.
+        """
+        W, H = max(1, round(cameras.width * scale)), max(1, round(cameras.height * scale))
+        outputs = ("rgb", "depth") + (("feature", "label") if self.heads is not None else ())
+        acc: dict[str, list[Tensor]] = {}
+        for v in views:
+            K = cameras.K[v:v + 1].clone()
+            K[:, 0] *= W / cameras.width
+            K[:, 1] *= H / cameras.height
+            cam = Cameras(cameras.c2w[v:v + 1], K, W, H).to(self.device)
+            out = self.render(cam, 0, outputs + ("acc",))
+            o, d = cam.pixel_rays(0)
+            o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+            t = out["depth"].reshape(-1) / out["acc"].reshape(-1).clamp_min(1e-6)
+            if self.geometry.ndc:
+                ax, ay = self.geometry.ndc_scale
+                on, dn = ndc_rays(o, d, ax, ay)
+                z = (on[:, 2] + t * dn[:, 2]).clamp(max=1 - 1e-4)
+                depth_world = 2.0 / (1.0 - z)
+                xyz = o + ((depth_world - o[:, 2]) / d[:, 2])[:, None] * d
+            else:
+                xyz = o + t[:, None] * d
+            keep = out["acc"].reshape(-1) > 0.5
+            acc.setdefault("xyz", []).append(xyz[keep])
+            for k in outputs:
+                if k != "depth":
+                    acc.setdefault(k, []).append(out[k].reshape(-1, out[k].shape[-1])[keep])
+        return {k: torch.cat(v).cpu() for k, v in acc.items()}
+
     def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,
-               **options: Any) -> list[Path]:
-        raise NotImplementedError("tensorf export lands with the export command (issue 5)")
+               color_by_label: bool = False, views: list[int] | None = None, cameras: Cameras | None = None,
+               scale: float = 0.25, **options: Any) -> list[Path]:
+        """A labeled point cloud of the surfaces seen by ``views`` of ``cameras`` (x y z rgb label score)."""
+        from laser_gs.export import export_points, point_labels
+
+        if cameras is None or views is None:
+            raise ValueError("tensorf export needs the scene cameras and views")
+        pts = self.surface_points(cameras, views, scale)
+        labels = scores = None
+        if text is not None and "feature" in pts:
+            labels, scores = point_labels(pts["feature"], pts["label"], text.cpu())
+        return export_points(Path(path), pts["xyz"], pts["rgb"], labels, scores, prompts, color_by_label)
 
 
 __all__ = ["TensoRFBackend", "MODEL_FILE", "build_config"]

@@ -1,0 +1,365 @@
+"""The ``gsplat`` backend: language Gaussians, rasterized with gsplat on CUDA or our CPU rasterizer.
+
+Stage 1 fits the Gaussians to the photos (L1 + D-SSIM, densification and
+pruning through gsplat's ``DefaultStrategy``). Stage 2 freezes geometry and
+trains per-Gaussian semantic features and label codes with the same shared
+losses and schedule as ``tensorf``; colours are fine-tuned from ``joint_start``
+(the analogue of the paper's appearance fine-tuning). Transient query
+attention runs over all Gaussians; its E-dim outputs and the label codes are
+rasterized as extra channels and decoded once per pixel (exact: the decoder is
+linear), so a 512-d feature field costs E + code_dim channels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from torch import Tensor, nn
+
+from laser_gs.atomic import atomic_write_text
+from laser_gs.backends.gsplat.config import GsplatConfig, preset
+from laser_gs.backends.gsplat.model import create_params, empty_params, initial_points, pixel_footprint, sh_to_rgb
+from laser_gs.backends.gsplat.raster import rasterize
+from laser_gs.backends.registry import MODEL_FILE, Backend, register_backend
+from laser_gs.data.cameras import Cameras
+from laser_gs.data.scene import Scene
+from laser_gs.errors import LaserError
+from laser_gs.features.precomputed import FeatureSet
+from laser_gs.metrics import psnr
+from laser_gs.semantics.losses import segmentation_logits
+from laser_gs.training.checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint, save_step
+from laser_gs.training.loop import LoopLog, Stage, StepResult, make_console, run_stages
+from laser_gs.training.rays import step_generator
+from laser_gs.training.schedule import resolve_device, scale_steps, split_iterations
+from laser_gs.training.semantic import FeatureTargets, SemanticHeads, rgb_loss, semantic_losses
+from laser_gs.training.ssim import ssim
+
+GEOMETRY = ("means", "scales", "quats", "opacities")
+COLOUR = ("sh0", "shN")
+SEMANTIC = ("feat", "label")
+
+
+def build_config(run_config: dict[str, Any], has_features: bool) -> GsplatConfig:
+    """The preset with ``--iters`` shared across the stages and ``backend_options`` applied."""
+    cfg = preset(run_config.get("preset") or "fast")
+    opts = dict(run_config.get("backend_options") or {})
+    sem_over = opts.pop("semantic", None) or {}
+    base = cfg.to_dict()
+    base.update({k: v for k, v in opts.items() if k in base})
+    base["semantic"].update({k: v for k, v in sem_over.items() if k in base["semantic"]})
+    cfg = GsplatConfig.from_dict(base)
+    total = run_config.get("iters")
+    if total:
+        n1, n2 = split_iterations(int(total), [cfg.iters, cfg.semantic.iters]) if has_features else (int(total),
+                                                                                                   cfg.semantic.iters)
+        ratio = n1 / cfg.iters
+        cfg.refine_start = max(1, round(cfg.refine_start * ratio))
+        cfg.refine_stop = max(cfg.refine_start + 1, round(cfg.refine_stop * ratio))
+        cfg.refine_every = max(1, round(cfg.refine_every * ratio))
+        cfg.sh_degree_every = max(1, round(cfg.sh_degree_every * ratio))
+        sem = cfg.semantic
+        sem.joint_start = round(sem.joint_start * n2 / sem.iters)
+        sem.sct_start = round(sem.sct_start * n2 / sem.iters)
+        sem.iters = n2
+        cfg.iters = n1
+    return cfg
+
+
+def _scaled_camera(cameras: Cameras, index: int, scale: float) -> tuple[Tensor, Tensor, int, int]:
+    """``viewmat``, ``K``, width, height of camera ``index`` rendered at ``scale`` of its resolution."""
+    W, H = max(1, round(cameras.width * scale)), max(1, round(cameras.height * scale))
+    K = cameras.K[index].clone()
+    K[0] *= W / cameras.width
+    K[1] *= H / cameras.height
+    return torch.linalg.inv(cameras.c2w[index]), K, W, H
+
+
+@register_backend("gsplat")
+class GsplatBackend(Backend):
+    """3D Gaussians + shared semantic heads."""
+
+    def __init__(self) -> None:
+        self.cfg: GsplatConfig | None = None
+        self.params: nn.ParameterDict | None = None
+        self.heads: SemanticHeads | None = None
+        self.device = torch.device("cpu")
+        self.classes: list[str] = []
+        self.text: Tensor | None = None
+        self.background = 0.0
+        self.sh_degree = 0
+
+    # ------------------------------------------------------------------ rendering core
+    def _rgb(self, viewmat: Tensor, degree: int) -> Tensor:
+        p = self.params
+        centre = torch.linalg.inv(viewmat)[:3, 3]
+        dirs = torch.nn.functional.normalize(p["means"] - centre, dim=-1)
+        return sh_to_rgb(p["sh0"], p["shN"], dirs, degree)
+
+    def _embedding(self) -> Tensor:
+        """``[N, E]`` attention outputs of all Gaussians (weighted by opacity)."""
+        p = self.params
+        return self.heads.point_embedding(p["feat"], torch.sigmoid(p["opacities"]).detach())
+
+    def _raster(self, viewmat: Tensor, K: Tensor, W: int, H: int, rgb: bool, semantic: bool,
+                degree: int | None = None) -> tuple[dict[str, Tensor], dict]:
+        """Rasterize the requested channel groups in one pass; returns images ``[H, W, k]`` and info."""
+        p = self.params
+        parts, names = [], []
+        if rgb:
+            parts.append(self._rgb(viewmat, self.sh_degree if degree is None else degree))
+            names.append(("rgb", 3))
+        if semantic:
+            h = self._embedding()
+            parts += [h, p["label"]]
+            names += [("h", h.shape[1]), ("code", p["label"].shape[1])]
+        colors = torch.cat(parts, dim=-1)
+        bg = torch.zeros(colors.shape[1], device=colors.device)
+        if rgb:
+            bg[:3] = self.background
+        img, alpha, info = rasterize(p["means"], p["quats"], torch.exp(p["scales"]), torch.sigmoid(p["opacities"]),
+                                     colors, viewmat, K, W, H, background=bg)
+        out, start = {"alpha": alpha[..., 0]}, 0
+        for name, width in names:
+            out[name] = img[..., start:start + width]
+            start += width
+        return out, info
+
+    @torch.no_grad()
+    def render(self, cameras: Cameras, index: int, outputs: tuple[str, ...] = ("rgb",),
+               text: Tensor | None = None) -> dict[str, Tensor]:
+        want = set(outputs)
+        semantic = bool(want & {"feature", "label", "logits"})
+        if semantic and self.heads is None:
+            raise LaserError("this run was trained without features (--features none); it has no semantic outputs")
+        cams = cameras.to(self.device)
+        viewmat, K, W, H = _scaled_camera(cams, index, 1.0)
+        img, _ = self._raster(viewmat, K, W, H, rgb="rgb" in want or "depth" in want, semantic=semantic)
+        result: dict[str, Tensor] = {}
+        if "rgb" in img:
+            result["rgb"] = img["rgb"]
+        if semantic:
+            result["feature"] = self.heads.decode(img["h"])
+            result["label"] = self.heads.label(img["code"])
+            if "logits" in want:
+                if text is None:
+                    raise ValueError("logits need text embeddings")
+                result["logits"] = segmentation_logits(result["feature"], text.to(self.device))
+        if "depth" in want:
+            result["depth"] = self._depth(viewmat, K, W, H)
+        return {k: v for k, v in result.items() if k in want}
+
+    def _depth(self, viewmat: Tensor, K: Tensor, W: int, H: int) -> Tensor:
+        p = self.params
+        z = (p["means"] @ viewmat[:3, :3].T + viewmat[:3, 3])[:, 2:3]
+        img, alpha, _ = rasterize(p["means"], p["quats"], torch.exp(p["scales"]), torch.sigmoid(p["opacities"]),
+                                  z, viewmat, K, W, H)
+        return img[..., 0] / alpha[..., 0].clamp_min(1e-6)
+
+    # ------------------------------------------------------------------ state
+    def _model_state(self) -> dict[str, Any]:
+        return {
+            "backend": "gsplat", "config": self.cfg.to_dict(), "n": int(self.params["means"].shape[0]),
+            "params": {k: v.detach().cpu() for k, v in self.params.items()},
+            "heads": {k: v.cpu() for k, v in self.heads.state_dict().items()} if self.heads is not None else {},
+            "dim": self.heads.dim if self.heads is not None else 0, "background": self.background,
+            "sh_degree": self.sh_degree, "classes": list(self.classes),
+            "text": self.text.cpu() if self.text is not None else None,
+        }
+
+    def _load_model_state(self, state: dict[str, Any]) -> None:
+        self.cfg = GsplatConfig.from_dict(state["config"])
+        sem = self.cfg.semantic
+        self.params = empty_params(int(state["n"]), self.cfg.sh_degree, sem.point_dim, sem.code_dim)
+        self.params.load_state_dict(state["params"])
+        self.params = self.params.to(self.device)
+        dim = int(state["dim"])
+        self.heads = SemanticHeads(sem, dim).to(self.device) if dim else None
+        if self.heads is not None:
+            self.heads.load_state_dict(state["heads"])
+        self.background = float(state["background"])
+        self.sh_degree = int(state["sh_degree"])
+        self.classes = list(state.get("classes") or [])
+        self.text = state["text"].to(self.device) if state.get("text") is not None else None
+
+    def save(self, path: Path) -> None:
+        save_checkpoint(Path(path), self._model_state())
+
+    @classmethod
+    def load(cls, path: Path, device: str = "cpu") -> "GsplatBackend":
+        self = cls()
+        self.device = resolve_device(device)
+        state = load_checkpoint(Path(path), map_location="cpu")
+        if state.get("backend") != "gsplat":
+            raise CheckpointError(f"{path}: a {state.get('backend')!r} checkpoint, not gsplat")
+        self._load_model_state(state)
+        return self
+
+    # ------------------------------------------------------------------ optimisation
+    def _make_optimizers(self, scene_scale: float) -> dict[str, torch.optim.Optimizer]:
+        c = self.cfg
+        lrs = {"means": c.lr_means * scene_scale, "scales": c.lr_scales, "quats": c.lr_quats,
+               "opacities": c.lr_opacities, "sh0": c.lr_sh0, "shN": c.lr_shN, "feat": c.lr_feat, "label": c.lr_feat}
+        return {k: torch.optim.Adam([{"params": [self.params[k]], "lr": lrs[k], "name": k, "initial_lr": lrs[k]}],
+                                    eps=1e-15, betas=(0.9, 0.999)) for k in self.params.keys()}
+
+    def _trainable(self, names: tuple[str, ...]) -> None:
+        for k, v in self.params.items():
+            v.requires_grad_(k in names)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, scene: Scene, config: dict[str, Any], run_dir: Path, features: FeatureSet | None = None,
+            console: Console | None = None) -> LoopLog:
+        from gsplat.strategy import DefaultStrategy
+
+        console = console or make_console()
+        run_dir = Path(run_dir)
+        self.device = resolve_device(config.get("device", "auto"))
+        cfg = self.cfg = build_config(config, features is not None)
+        seed = int(config.get("seed", 0))
+        torch.manual_seed(seed)
+        sem = cfg.semantic
+        self.background = 1.0 if (not scene.forward_facing and (config.get("background") or "white") == "white") \
+            else 0.0
+        g = torch.Generator().manual_seed(seed)
+        points, colours = initial_points(scene, cfg.init_points, g)
+        self.params = create_params(points, colours, cfg.sh_degree, sem.point_dim, sem.code_dim, g,
+                                    max_scale=pixel_footprint(points, scene, cfg.init_max_pixels)).to(self.device)
+        self.heads = SemanticHeads(sem, features.dim).to(self.device) if features is not None else None
+        targets = None
+        if features is not None:
+            targets = FeatureTargets(features, scene, self.device)
+            self.classes, self.text = list(scene.classes), targets.text
+        centres = scene.cameras.centers
+        scene_scale = float((centres - centres.mean(0)).norm(dim=-1).max()) * 1.1 or 1.0
+        strategy = DefaultStrategy(refine_start_iter=cfg.refine_start, refine_stop_iter=cfg.refine_stop,
+                                   refine_every=cfg.refine_every, reset_every=cfg.reset_every,
+                                   grow_grad2d=cfg.grow_grad2d, verbose=False)
+        self.optimizers = self._make_optimizers(scene_scale)
+        strategy.check_sanity(self.params, self.optimizers)
+        self.strategy_state = strategy.initialize_state(scene_scale=scene_scale)
+        self.heads_optimizer = torch.optim.Adam(self.heads.parameters(), lr=sem.lr_heads) if self.heads else None
+        n1, n2 = cfg.iters, (sem.iters if targets is not None else 0)
+        stages = [Stage("reconstruct", 0, n1)] + ([Stage("semantics", n1, n1 + n2)] if n2 else [])
+        train_views = scene.splits.get("train") or list(range(scene.num_views))
+        eval_view = (scene.splits.get("test") or scene.splits.get("val") or [train_views[0]])[0]
+        images = scene.images.to(self.device)
+        cams = scene.cameras.to(self.device)
+        start = 0
+        latest = load_latest(run_dir, warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
+        if latest is not None:
+            path, state = latest
+            self._load_model_state(state["model"])
+            self.optimizers = self._make_optimizers(scene_scale)
+            for k, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][k])
+            if self.heads_optimizer is not None:
+                self.heads_optimizer = torch.optim.Adam(self.heads.parameters(), lr=sem.lr_heads)
+                self.heads_optimizer.load_state_dict(state["heads_optimizer"])
+            self.strategy_state = state["strategy"]
+            start = int(state["step"])
+            console.print(f"resuming from {path.name} (step {start}, {self.params['means'].shape[0]} Gaussians)")
+
+        def checkpoint(step: int) -> None:
+            save_step(run_dir, step, {
+                "model": self._model_state(), "step": step,
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "heads_optimizer": self.heads_optimizer.state_dict() if self.heads_optimizer else None,
+                "strategy": {k: v for k, v in self.strategy_state.items()}})
+
+        def pick_view(it: int) -> int:
+            gen = step_generator(seed, it)
+            return train_views[int(torch.randint(len(train_views), (1,), generator=gen))]
+
+        def step1(it: int) -> StepResult:
+            torch.manual_seed(seed * 1_000_003 + it)  # strategy randomness, reproducible on resume
+            self._trainable(GEOMETRY + COLOUR)
+            self.sh_degree = min(cfg.sh_degree, it // cfg.sh_degree_every)
+            frac = it / max(1, n1)
+            lr = cfg.lr_means * scene_scale * cfg.lr_means_final ** frac
+            for grp in self.optimizers["means"].param_groups:
+                grp["lr"] = lr
+            v = pick_view(it)
+            viewmat, K, W, H = _scaled_camera(cams, v, 1.0)
+            img, info = self._raster(viewmat, K, W, H, rgb=True, semantic=False)
+            strategy.step_pre_backward(self.params, self.optimizers, self.strategy_state, it, info)
+            gt = images[v]
+            l1 = (img["rgb"] - gt).abs().mean()
+            loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(img["rgb"], gt))
+            if not torch.isfinite(loss):
+                return StepResult(applied=False)
+            loss.backward()
+            for k in GEOMETRY + COLOUR:
+                self.optimizers[k].step()
+            for opt in self.optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            strategy.step_post_backward(self.params, self.optimizers, self.strategy_state, it, info, packed=False)
+            mse = float(((img["rgb"].detach() - gt) ** 2).mean())
+            return StepResult({"l1": float(l1), "psnr": -10 * math.log10(max(mse, 1e-10)),
+                               "n": float(self.params["means"].shape[0])})
+
+        def step2(it: int) -> StepResult:
+            j = it - n1
+            joint = j >= sem.joint_start
+            self._trainable(SEMANTIC + (COLOUR if joint else ()))
+            v = pick_view(it)
+            viewmat, K, W, H = _scaled_camera(cams, v, cfg.semantic_scale)
+            img, _ = self._raster(viewmat, K, W, H, rgb=joint, semantic=True)
+            gen = step_generator(seed, it, stream=1)
+            pick = torch.randperm(W * H, generator=gen)[: cfg.semantic_rays].to(self.device)
+            py, px = pick // W, pick % W
+            u = (px.float() + 0.5) * scene.width / W
+            vv = (py.float() + 0.5) * scene.height / H
+            view = torch.full_like(pick, v)
+            clip, aug = targets.sample(view, u, vv)
+            h = img["h"].reshape(-1, img["h"].shape[-1])[pick]
+            code = img["code"].reshape(-1, img["code"].shape[-1])[pick]
+            loss, parts = semantic_losses(self.heads, sem, j, h, code, clip, aug, targets.text)
+            if joint:
+                small = torch.nn.functional.interpolate(images[v].permute(2, 0, 1)[None], size=(H, W),
+                                                        mode="area")[0].permute(1, 2, 0)
+                mse = rgb_loss(img["rgb"], small)
+                loss = loss + sem.w_rgb * mse
+                parts["psnr"] = -10 * math.log10(max(float(mse), 1e-10))
+            if not torch.isfinite(loss):
+                return StepResult(applied=False)
+            loss.backward()
+            grads_ok = all(torch.isfinite(p.grad).all() for p in list(self.params.values())
+                           + list(self.heads.parameters()) if p.grad is not None)
+            if grads_ok:
+                for k in SEMANTIC + (COLOUR if joint else ()):
+                    self.optimizers[k].step()
+                self.heads_optimizer.step()
+            for opt in list(self.optimizers.values()) + [self.heads_optimizer]:
+                opt.zero_grad(set_to_none=True)
+            return StepResult(parts, applied=grads_ok)
+
+        def evaluate(done: int) -> dict[str, float]:
+            with torch.no_grad():
+                out = self.render(scene.cameras, eval_view, ("rgb",))
+            return {"test_psnr": psnr(out["rgb"].cpu(), scene.images[eval_view])}
+
+        log = run_stages(stages, start, lambda it: step1(it) if it < n1 else step2(it), checkpoint,
+                         cfg.checkpoint_every, evaluate=evaluate if cfg.eval_every else None,
+                         eval_every=cfg.eval_every, console=console)
+        self._trainable(())
+        self.save(run_dir / MODEL_FILE)
+        atomic_write_text(run_dir / "train_log.json", json.dumps(
+            {"stage_seconds": log.stage_seconds, "history": log.history, "skipped_steps": log.skipped_steps,
+             "gaussians": int(self.params["means"].shape[0]), "resolved_config": cfg.to_dict()}, indent=2))
+        return log
+
+    # ------------------------------------------------------------------ export
+    def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,
+               color_by_label: bool = False, **options: Any) -> list[Path]:
+        """3DGS PLY of the Gaussians with per-Gaussian labels (scene cameras in ``options`` are not needed)."""
+        from laser_gs.export import export_gaussians
+
+        return export_gaussians(self, Path(path), prompts, text, color_by_label=color_by_label)
+
+
+__all__ = ["GsplatBackend", "build_config", "scale_steps"]

@@ -1,0 +1,62 @@
+"""gsplat backend settings and presets (stage 2 shares :class:`SemanticConfig` with tensorf)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from laser_gs.training.semantic import SemanticConfig
+
+
+@dataclass
+class GsplatConfig:
+    """Stage 1 (photometric fit with densification) settings; ``semantic`` holds stage 2."""
+
+    iters: int = 30000
+    init_points: int = 100_000
+    init_max_pixels: float = 1.5  # cap on the initial scale, in pixels at the nearest camera
+    sh_degree: int = 3
+    sh_degree_every: int = 1000  # one more SH band every this many steps (3DGS)
+    ssim_lambda: float = 0.2
+    lr_means: float = 1.6e-4  # times the scene scale
+    lr_scales: float = 5e-3
+    lr_quats: float = 1e-3
+    lr_opacities: float = 5e-2
+    lr_sh0: float = 2.5e-3
+    lr_shN: float = 2.5e-3 / 20
+    lr_feat: float = 2.5e-3  # per-Gaussian semantic feature and label code (stage 2)
+    lr_means_final: float = 0.01  # exponential decay of the means' lr to this fraction
+    refine_start: int = 500
+    refine_stop: int = 15000
+    refine_every: int = 100
+    reset_every: int = 3000
+    grow_grad2d: float = 0.0002
+    semantic_scale: float = 0.5  # stage 2 renders at this fraction of the resolution (CLIP targets are coarse)
+    semantic_rays: int = 4096  # pixels of that render used in the semantic losses
+    checkpoint_every: int = 1000
+    eval_every: int = 0
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["semantic"] = self.semantic.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GsplatConfig":
+        known = cls.__dataclass_fields__
+        kw = {k: v for k, v in data.items() if k in known and k != "semantic"}
+        return cls(**kw, semantic=SemanticConfig.from_dict(data.get("semantic", {})))
+
+
+def preset(name: str) -> GsplatConfig:
+    """``default`` (3DGS schedule, GPU-sized) or ``fast`` (CPU-sized, same stages)."""
+    if name == "default":
+        return GsplatConfig()
+    if name == "fast":
+        return GsplatConfig(
+            iters=1500, init_points=20000, sh_degree=1, sh_degree_every=500, refine_start=200, refine_stop=1100,
+            refine_every=100, reset_every=100000, grow_grad2d=0.0002, checkpoint_every=250, eval_every=500,
+            semantic=SemanticConfig(iters=600, joint_start=200, sct_start=320, batch_rays=4096),
+        )
+    raise ValueError(f"unknown preset {name!r}; choose 'default' or 'fast'")

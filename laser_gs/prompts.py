@@ -1,0 +1,55 @@
+"""Text embeddings for prompts: the run's stored class embeddings, or the run's CLIP text tower."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor
+
+from laser_gs.backends.registry import Backend
+from laser_gs.errors import LaserError
+from laser_gs.run import RunConfig
+
+
+def parse_prompts(text: str | None) -> list[str] | None:
+    """``"a, b ,c"`` -> ``["a", "b", "c"]``; empty entries are an error, None stays None."""
+    if text is None:
+        return None
+    prompts = [p.strip() for p in text.split(",")]
+    if not prompts or any(not p for p in prompts):
+        raise LaserError(f"--prompts {text!r}: give a comma-separated list of non-empty prompts, e.g. \"mug,table\"")
+    return prompts
+
+
+def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | None,
+                      clip_loader: Callable[[], object] | None = None) -> tuple[list[str], Tensor]:
+    """``(prompts, [C, D] embeddings)`` for ``prompts`` (default: the run's classes).
+
+    The run's own class embeddings are used when the prompts are its classes
+    (in any order or subset); other prompts are encoded with the run's CLIP,
+    which needs its weights (a clear error otherwise).
+    """
+    if backend.text is None:
+        raise LaserError("this run has no semantic field (trained with --features none); retrain with features")
+    if prompts is None:
+        if not backend.classes:
+            raise LaserError("this run stores no class names; pass --prompts")
+        return list(backend.classes), backend.text
+    known = {c: i for i, c in enumerate(backend.classes)}
+    if all(p in known for p in prompts):
+        return prompts, backend.text[[known[p] for p in prompts]]
+    if clip_loader is None:
+        from laser_gs.features.dense_clip import load_clip
+
+        opts = config.backend_options or {}
+        clip_loader = lambda: load_clip(opts.get("clip_mode") or "naclip", weights=opts.get("clip_weights"))  # noqa: E731
+    try:
+        clip = clip_loader()
+    except LaserError as exc:
+        raise LaserError(f"prompts {sorted(set(prompts) - set(known))} are not among the run's classes "
+                         f"{backend.classes}, so CLIP's text tower is needed to encode them: {exc}") from None
+    text = clip.encode_text(prompts).to(backend.text.device)
+    if text.shape[1] != backend.text.shape[1]:
+        raise LaserError(f"CLIP text width {text.shape[1]} differs from the run's feature width "
+                         f"{backend.text.shape[1]}; use the CLIP the features were extracted with")
+    return prompts, text
