@@ -48,7 +48,7 @@ def laser(debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from cli import eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd, train_cmd
+    from cli import bench_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd, train_cmd
 
     laser.add_command(make_scene_cmd.make_scene)
     laser.add_command(inspect_cmd.inspect)
@@ -56,6 +56,7 @@ def _register_commands() -> None:
     laser.add_command(train_cmd.train)
     laser.add_command(eval_cmd.eval_cmd)
     laser.add_command(export_cmd.export_cmd)
+    laser.add_command(bench_cmd.bench_cmd)
 
 
 _register_commands()

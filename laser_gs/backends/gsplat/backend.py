@@ -60,7 +60,7 @@ def build_config(run_config: dict[str, Any], has_features: bool) -> GsplatConfig
         ratio = n1 / cfg.iters
         cfg.refine_start = max(1, round(cfg.refine_start * ratio))
         cfg.refine_stop = max(cfg.refine_start + 1, round(cfg.refine_stop * ratio))
-        cfg.refine_every = max(1, round(cfg.refine_every * ratio))
+        cfg.refine_every = max(10, round(cfg.refine_every * ratio))
         cfg.sh_degree_every = max(1, round(cfg.sh_degree_every * ratio))
         sem = cfg.semantic
         sem.joint_start = round(sem.joint_start * n2 / sem.iters)
@@ -207,6 +207,18 @@ class GsplatBackend(Backend):
         return {k: torch.optim.Adam([{"params": [self.params[k]], "lr": lrs[k], "name": k, "initial_lr": lrs[k]}],
                                     eps=1e-15, betas=(0.9, 0.999)) for k in self.params.keys()}
 
+    @torch.no_grad()
+    def _cap_gaussians(self) -> None:
+        """Prune the least opaque Gaussians beyond ``max_gaussians`` (bounds CPU time and memory)."""
+        from gsplat.strategy.ops import remove
+
+        n, cap = self.params["means"].shape[0], self.cfg.max_gaussians
+        if cap and n > cap:
+            order = torch.argsort(self.params["opacities"])
+            mask = torch.zeros(n, dtype=torch.bool, device=order.device)
+            mask[order[: n - cap]] = True
+            remove(self.params, self.optimizers, self.strategy_state, mask)
+
     def _trainable(self, names: tuple[str, ...]) -> None:
         for k, v in self.params.items():
             v.requires_grad_(k in names)
@@ -298,8 +310,9 @@ class GsplatBackend(Backend):
             for opt in self.optimizers.values():
                 opt.zero_grad(set_to_none=True)
             strategy.step_post_backward(self.params, self.optimizers, self.strategy_state, it, info, packed=False)
+            self._cap_gaussians()
             mse = float(((img["rgb"].detach() - gt) ** 2).mean())
-            return StepResult({"l1": float(l1), "psnr": -10 * math.log10(max(mse, 1e-10)),
+            return StepResult({"l1": float(l1.detach()), "psnr": -10 * math.log10(max(mse, 1e-10)),
                                "n": float(self.params["means"].shape[0])})
 
         def step2(it: int) -> StepResult:

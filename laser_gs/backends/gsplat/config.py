@@ -14,6 +14,7 @@ class GsplatConfig:
 
     iters: int = 30000
     init_points: int = 100_000
+    max_gaussians: int = 0  # 0 = no cap; densification beyond it prunes the least opaque
     init_max_pixels: float = 1.5  # cap on the initial scale, in pixels at the nearest camera
     sh_degree: int = 3
     sh_degree_every: int = 1000  # one more SH band every this many steps (3DGS)
@@ -55,7 +56,7 @@ def preset(name: str) -> GsplatConfig:
         return GsplatConfig()
     if name == "fast":
         return GsplatConfig(
-            iters=1500, init_points=20000, sh_degree=1, sh_degree_every=500, refine_start=200, refine_stop=1100,
+            iters=1500, init_points=20000, max_gaussians=60000, sh_degree=1, sh_degree_every=500, refine_start=200, refine_stop=1100,
             refine_every=100, reset_every=100000, grow_grad2d=0.0002, checkpoint_every=250, eval_every=500,
             semantic=SemanticConfig(iters=600, joint_start=200, sct_start=320, batch_rays=4096),
         )

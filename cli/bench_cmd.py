@@ -1,0 +1,57 @@
+"""``laser bench``: compare runs (any backends) on render speed, memory and accuracy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cli.options import parse_size
+from laser_gs.atomic import atomic_write_text
+from laser_gs.bench import bench_run
+
+
+@click.command("bench")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--size", default=None, help="Render resolution WxH (default: the scene's).")
+@click.option("--frames", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Frames timed per measurement (after one warm-up).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the results as JSON.")
+@click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")
+def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: Path | None, device: str) -> None:
+    """Render the same cameras with each run and report ms/frame, FPS, peak memory and mIoU.
+
+    \b
+    Example:
+      laser bench runs/tensorf runs/gsplat --json bench.json
+    """
+    wh = parse_size(size) if size else None
+    results = [bench_run(run, wh, frames, device) for run in runs]
+    if len(results) > 1:
+        base = results[0]
+        for r in results:
+            if "ms_segmentation" in r and "ms_segmentation" in base:
+                r["speedup_segmentation_vs_first"] = base["ms_segmentation"] / r["ms_segmentation"]
+            r["speedup_rgb_vs_first"] = base["ms_rgb"] / r["ms_rgb"]
+    table = Table(title="laser bench")
+    for col in ("run", "backend", "device", "WxH", "RGB ms", "RGB FPS", "RGB+seg ms", "RGB+seg FPS", "peak MB",
+                "mIoU %", "acc %", "speed-up"):
+        table.add_column(col, justify="left" if col in ("run", "backend", "device") else "right")
+
+    def fmt(r: dict, key: str, spec: str = ".1f") -> str:
+        return format(r[key], spec) if key in r else "-"
+
+    for r in results:
+        table.add_row(r["run"], r["backend"], r["device"], "x".join(map(str, r["resolution"])), fmt(r, "ms_rgb"),
+                      fmt(r, "fps_rgb", ".2f"), fmt(r, "ms_segmentation"), fmt(r, "fps_segmentation", ".2f"),
+                      fmt(r, "peak_mb_segmentation", ".0f") if "peak_mb_segmentation" in r
+                      else fmt(r, "peak_mb_rgb", ".0f"), fmt(r, "miou"), fmt(r, "accuracy"),
+                      fmt(r, "speedup_segmentation_vs_first", ".1f") + "x"
+                      if "speedup_segmentation_vs_first" in r else "-")
+    Console().print(table)
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps({"runs": results}, indent=2))

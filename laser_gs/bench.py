@@ -1,0 +1,101 @@
+"""Render-speed benchmark of trained runs (``laser bench``), backend-agnostic through the registry."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from laser_gs.data.cameras import Cameras
+from laser_gs.evaluation import evaluate_run
+from laser_gs.run import open_run
+
+
+def scaled_cameras(cameras: Cameras, views: list[int], size: tuple[int, int] | None) -> Cameras:
+    """The given views, with intrinsics rescaled to ``size = (W, H)`` (None: unchanged)."""
+    sub = cameras[views]
+    if size is None:
+        return sub
+    W, H = size
+    K = sub.K.clone()
+    K[:, 0] *= W / cameras.width
+    K[:, 1] *= H / cameras.height
+    return Cameras(sub.c2w, K, W, H)
+
+
+class PeakMemory:
+    """Peak memory of a block: CUDA allocator peak on GPU, peak RSS (Linux VmHWM, reset first) on CPU."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak_mb = float("nan")
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")
+            except OSError:
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2 ** 20
+            return
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_mb = int(line.split()[1]) / 1024
+        except OSError:
+            import resource
+
+            self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_frames(backend, cameras: Cameras, outputs: tuple[str, ...], text, device: torch.device,
+                frames: int) -> float:
+    """Mean seconds per frame over ``frames`` renders (cycling the cameras) after one warm-up frame."""
+    backend.render(cameras, 0, outputs, text)
+    _sync(device)
+    t0 = time.perf_counter()
+    for i in range(frames):
+        backend.render(cameras, i % len(cameras), outputs, text)
+    _sync(device)
+    return (time.perf_counter() - t0) / frames
+
+
+def bench_run(run_dir: Path, size: tuple[int, int] | None = None, frames: int = 3, device: str = "auto",
+              scores: bool = True) -> dict[str, Any]:
+    """Speed (and, where the scene has GT, mIoU / accuracy) of one run."""
+    config, backend, scene = open_run(run_dir, device)
+    dev = backend.device
+    views = scene.annotated_views or scene.splits.get("test") or [0]
+    cams = scaled_cameras(scene.cameras, views, size)
+    text = backend.text
+    seg = ("rgb", "feature", "label") if text is not None else None
+    result: dict[str, Any] = {"run": str(run_dir), "backend": config.backend, "device": str(dev),
+                              "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
+                              else platform.processor() or platform.machine(),
+                              "resolution": [cams.width, cams.height], "frames": frames}
+    with torch.no_grad():
+        with PeakMemory(dev) as mem_rgb:
+            s = time_frames(backend, cams, ("rgb",), None, dev, frames)
+        result.update(ms_rgb=1000 * s, fps_rgb=1 / s, peak_mb_rgb=mem_rgb.peak_mb)
+        if seg:
+            with PeakMemory(dev) as mem_seg:
+                s = time_frames(backend, cams, seg, text, dev, frames)
+            result.update(ms_segmentation=1000 * s, fps_segmentation=1 / s, peak_mb_segmentation=mem_seg.peak_mb)
+        if scores and seg and scene.annotated_views:
+            ev = evaluate_run(backend, scene, None, text, timing=False)
+            result.update(miou=ev["miou"], accuracy=ev["accuracy"], head=ev["head"])
+    return result
