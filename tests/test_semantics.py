@@ -145,13 +145,24 @@ def test_label_ce_loss_hand_made():
     p = torch.softmax(torch.tensor([1.0, 0.0]) / 0.1, 0)
     zi = torch.softmax(torch.tensor([0.4, 0.2]) / 0.2, 0)
     z = torch.softmax(torch.tensor([0.1, 0.3]) / 0.2, 0)
-    expected = -(p * (zi.log() + z.log() + (0.5 * zi + 0.5 * z).log())).sum()
+    expected = -((0.5 * zi + 0.5 * z) * p.log()).sum() - (p * z.log()).sum()
     assert math.isclose(loss.item(), float(expected), rel_tol=1e-5)
     loss.backward()
-    # The pseudo-label is learnable (gradient into the label field), and both logit sources learn.
-    assert label.grad is not None and clip_cos.grad is not None and rend_cos.grad is not None
+    # The label field and the rendered logits learn; CLIP is the anchor (no gradient).
+    assert label.grad is not None and rend_cos.grad is not None
+    assert clip_cos.grad is None or torch.all(clip_cos.grad == 0)
     # Minimising pulls the rendered logits towards the pseudo-label's class (class 0).
     assert rend_cos.grad[0, 0] < 0 < rend_cos.grad[0, 1]
+
+
+def test_label_ce_cannot_collapse_onto_the_rendered_class():
+    """CLIP says class 0 everywhere, rendered features say class 1: the label field must follow the
+    ensemble (not jump to the rendered class), so its gradient favours class 0 when gamma is high."""
+    text = torch.eye(2)
+    label = torch.tensor([[0.0, 0.0]], requires_grad=True)
+    loss = label_ce_loss(label, torch.tensor([[0.9, 0.0]]), torch.tensor([[0.0, 0.9]]), text, gamma=0.8)
+    loss.backward()
+    assert label.grad[0, 0] < 0 < label.grad[0, 1]
 
 
 def test_label_ce_class_axis_is_last():

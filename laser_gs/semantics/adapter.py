@@ -38,6 +38,11 @@ class Adapter(nn.Module):
         self.attention = TransientQueryAttention(dim, embed_dim=attn_dim, out_dim=dim)
         self.bottleneck = nn.Sequential(nn.Linear(dim, dim // reduction), nn.ReLU(inplace=True),
                                         nn.Linear(dim // reduction, dim))
+        # Start as the identity map up to scale (f = 0): the learned correction grows from zero instead
+        # of mixing a random low-rank projection and a batch-pooled summary into every token.
+        nn.init.zeros_(self.bottleneck[2].weight)
+        nn.init.zeros_(self.bottleneck[2].bias)
+        nn.init.zeros_(self.attention.unzip.weight)
 
     def forward(self, x: Tensor, weight: Tensor | None = None) -> Tensor:
         """``[N, D] -> [N, D]``; tokens of one call attend to each other (optionally weighted)."""

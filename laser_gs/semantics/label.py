@@ -52,13 +52,19 @@ def class_probabilities(cos: Tensor, tau: float = 0.2) -> Tensor:
 
 def label_ce_loss(label: Tensor, clip_cos: Tensor, render_cos: Tensor, text: Tensor, gamma: float = 0.5,
                   tau: float = 0.2, tau_label: float = 0.1) -> Tensor:
-    """Ensemble cross-entropy of Eq. 20, with the class axis last.
+    """Label-volume cross-entropy (Eq. 18-20) with the class axis last, in a form that cannot collapse.
 
-    ``-sum_c p_c [log z_I,c + log z_c + log(gamma z_I,c + (1 - gamma) z_c)]``, mean over rays,
-    where ``p`` are the pseudo-labels and ``z_I``, ``z`` the class probabilities
-    of the CLIP and rendered features. (The reference code applies the
-    softmax and the CE along the token-row axis of a ``[B, h, w, C]`` tensor;
-    that is not copied.)
+    Two terms, mean over rays:
+
+    * the label volume learns the ensemble of the CLIP and rendered class probabilities,
+      ``-sum_c sg(gamma z_I + (1 - gamma) z)_c log p_c`` (Eq. 20's ensemble as the target);
+    * the rendered logits learn the label volume's 3D-fused labels, ``-sum_c sg(p)_c log z_c``.
+
+    ``p = softmax_C(cos(L(r), T) / tau_label)`` are the pseudo-labels of Eq. 18 and ``z_I``,
+    ``z`` the class probabilities of the (adapted) CLIP and rendered features. Eq. 20 as written
+    lets ``p`` and ``z`` agree on any single class and drive the loss down together (we measured
+    every pixel collapsing to one class); stopping the gradient of each term's target keeps CLIP
+    as the anchor, see docs/method.md.
 
     Args:
         label: ``[R, D]`` rendered label distributions (from :class:`LabelField`).
@@ -69,9 +75,11 @@ def label_ce_loss(label: Tensor, clip_cos: Tensor, render_cos: Tensor, text: Ten
         tau: temperature of the segmentation softmax (0.2 in the reference code).
         tau_label: temperature of the pseudo-label softmax.
     """
-    p = label_pseudo_targets(label, text, tau_label)
-    log_zi = F.log_softmax(clip_cos / tau, dim=-1)
+    cos_l = F.normalize(label, dim=-1) @ F.normalize(text, dim=-1).T
+    log_p = F.log_softmax(cos_l / tau_label, dim=-1)
+    z_i = torch.softmax(clip_cos.detach() / tau, dim=-1)
     log_z = F.log_softmax(render_cos / tau, dim=-1)
-    log_mix = torch.logsumexp(torch.stack([log_zi + torch.log(torch.tensor(gamma)),
-                                           log_z + torch.log(torch.tensor(1.0 - gamma))]), dim=0)
-    return -(p * (log_zi + log_z + log_mix)).sum(dim=-1).mean()
+    target = gamma * z_i + (1.0 - gamma) * log_z.detach().exp()
+    fuse = -(target * log_p).sum(dim=-1).mean()
+    feed_back = -(log_p.detach().exp() * log_z).sum(dim=-1).mean()
+    return fuse + feed_back

@@ -156,7 +156,7 @@ def semantic_losses(heads: SemanticHeads, cfg: SemanticConfig, step: int, h: Ten
         parts["sct"] = cfg.w_sct * self_cross_loss(heads.adapter, clip, rendered, cfg.beta, cross=sct)
     if text is not None and cfg.use_label:
         label = heads.label(label_code)
-        parts["rel"] = cfg.w_rel * label_ce_loss(label, segmentation_logits(a_clip, text),
+        parts["rel"] = cfg.w_rel * label_ce_loss(label, segmentation_logits(a_clip.detach(), text),
                                                  segmentation_logits(pred, text), text, cfg.gamma, cfg.tau)
     if text is not None and aug is not None and cfg.use_adapter and cfg.use_text_aug:
         parts["aug"] = cfg.w_aug * text_aug_loss(segmentation_logits(a_clip, text), aug)

@@ -266,6 +266,9 @@ class GsplatBackend(Backend):
         if latest is not None:
             path, state = latest
             self._load_model_state(state["model"])
+            self.cfg = cfg  # settings of this invocation (e.g. ablation switches); shapes come from the checkpoint
+            if self.heads is not None:
+                self.heads.cfg = cfg.semantic
             self.optimizers = self._make_optimizers(scene_scale)
             for k, opt in self.optimizers.items():
                 opt.load_state_dict(state["optimizers"][k])

@@ -77,7 +77,8 @@ class TensoRFBackend(Backend):
         self.cfg, self.geometry = cfg, geometry
         sem = cfg.semantic
         self.field = TensoRFField(resolution, cfg.density_comps, cfg.app_comps, cfg.app_dim, cfg.mlp_width,
-                                  sem.point_dim, sem.code_dim, relu_density=geometry.ndc).to(self.device)
+                                  sem.point_dim, sem.code_dim, relu_density=geometry.ndc,
+                                  semantic_comps=cfg.semantic_comps).to(self.device)
         self.heads = SemanticHeads(sem, dim).to(self.device) if dim else None
         self.occupancy = OccupancyGrid(resolution, self.device)
 
@@ -211,6 +212,9 @@ class TensoRFBackend(Backend):
         if latest is not None:
             path, state = latest
             self._load_model_state(state["model"])
+            self.cfg = cfg  # settings of this invocation (e.g. ablation switches); shapes come from the checkpoint
+            if self.heads is not None:
+                self.heads.cfg = cfg.semantic
             self.last_reset = int(state["last_reset"])
             self.optimizer = self._make_optimizer(state["phase"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -271,7 +275,7 @@ class TensoRFBackend(Backend):
                         generator=g, want_rgb=joint, want_app=True, density_grad=False, app_grad=joint)
             R = batch.origins.shape[0]
             w = out.weight.detach()
-            x = self.field.point_feature(out.app)
+            x = self.field.point_feature(out.app, out.points)
             h = composite(self.heads.point_embedding(x, w), w, out.ray_id, R)
             code = composite(self.field.label_code(out.points), w, out.ray_id, R)
             clip, aug = targets.sample(batch.view, batch.u, batch.v)
@@ -344,7 +348,7 @@ class TensoRFBackend(Backend):
             depth.append(out.depth)
             opacity.append(out.acc)
             if semantic:
-                xs.append(self.field.point_feature(out.app))
+                xs.append(self.field.point_feature(out.app, out.points))
                 ws.append(out.weight)
                 ids.append(out.ray_id + start)
                 codes.append(self.field.label_code(out.points))

@@ -27,6 +27,7 @@ class TensoRFConfig:
     occupancy_at: tuple[int, ...] = (2000, 4000)
     density_comps: tuple[int, int, int] = (16, 4, 4)
     app_comps: tuple[int, int, int] = (48, 12, 12)
+    semantic_comps: tuple[int, int, int] = (16, 8, 8)  # stage 2 semantic VM (ours, see docs/method.md)
     app_dim: int = 27
     mlp_width: int = 128
     step_ratio: float = 0.5
@@ -56,7 +57,7 @@ class TensoRFConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TensoRFConfig":
         known = cls.__dataclass_fields__
         kw = {k: v for k, v in data.items() if k in known and k != "semantic"}
-        for key in ("upsample_at", "occupancy_at", "density_comps", "app_comps"):
+        for key in ("upsample_at", "occupancy_at", "density_comps", "app_comps", "semantic_comps"):
             if key in kw:
                 kw[key] = tuple(kw[key])
         return cls(**kw, semantic=SemanticConfig.from_dict(data.get("semantic", {})))

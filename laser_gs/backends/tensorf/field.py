@@ -92,13 +92,15 @@ class TensoRFField(nn.Module):
 
     * density: VM -> sum of components -> ReLU (forward-facing) or softplus(x - 10) (box scenes);
     * appearance: VM -> ``basis`` (linear, ``app_dim``) -> RGB MLP on [feature, view dir];
-    * semantic feature: the same appearance feature -> SiLU MLP -> ``point_dim`` (the code's
-      feature head; there is no separate CLIP volume);
+    * semantic feature: [appearance feature, semantic VM] -> SiLU MLP -> ``point_dim`` (the code's
+      feature head reads the appearance feature only; the small semantic VM lets objects of the
+      same colour get different features without retraining appearance, see docs/method.md);
     * label: a VM with the density's component counts -> linear (no bias) -> label code.
     """
 
     def __init__(self, resolution: list[int], density_comps: tuple[int, int, int], app_comps: tuple[int, int, int],
-                 app_dim: int, mlp_width: int, point_dim: int, code_dim: int, relu_density: bool):
+                 app_dim: int, mlp_width: int, point_dim: int, code_dim: int, relu_density: bool,
+                 semantic_comps: tuple[int, int, int] = (16, 8, 8)):
         super().__init__()
         self.relu_density = relu_density
         self.density = VMVolume(density_comps, resolution)
@@ -107,7 +109,8 @@ class TensoRFField(nn.Module):
         self.rgb_mlp = nn.Sequential(nn.Linear(app_dim + 3, mlp_width), nn.ReLU(inplace=True),
                                      nn.Linear(mlp_width, mlp_width), nn.ReLU(inplace=True), nn.Linear(mlp_width, 3))
         nn.init.zeros_(self.rgb_mlp[-1].bias)
-        self.feature_mlp = nn.Sequential(nn.Linear(app_dim, mlp_width), nn.SiLU(),
+        self.semantic_volume = VMVolume(semantic_comps, resolution)
+        self.feature_mlp = nn.Sequential(nn.Linear(app_dim + self.semantic_volume.out_dim, mlp_width), nn.SiLU(),
                                          nn.Linear(mlp_width, mlp_width), nn.SiLU(), nn.Linear(mlp_width, point_dim))
         self.label_volume = VMVolume(density_comps, resolution)
         self.label_basis = nn.Linear(self.label_volume.out_dim, code_dim, bias=False)
@@ -123,17 +126,18 @@ class TensoRFField(nn.Module):
     def rgb(self, app_feature: Tensor, viewdir: Tensor) -> Tensor:
         return torch.sigmoid(self.rgb_mlp(torch.cat([app_feature, viewdir], dim=-1)))
 
-    def point_feature(self, app_feature: Tensor) -> Tensor:
-        return self.feature_mlp(app_feature)
+    def point_feature(self, app_feature: Tensor, xyz: Tensor) -> Tensor:
+        """``[P, point_dim]`` input of the transient attention at points ``xyz`` with appearance ``app_feature``."""
+        return self.feature_mlp(torch.cat([app_feature, self.semantic_volume(xyz)], dim=-1))
 
     def label_code(self, xyz: Tensor) -> Tensor:
         return self.label_basis(self.label_volume(xyz))
 
     def upsample(self, resolution: list[int]) -> None:
-        for vol in (self.density, self.app, self.label_volume):
+        for vol in (self.density, self.app, self.label_volume, self.semantic_volume):
             vol.upsample(resolution)
         self.resolution = list(resolution)
 
     def grid_parameters(self) -> dict[str, list[nn.Parameter]]:
         return {"density": list(self.density.parameters()), "app": list(self.app.parameters()),
-                "label": list(self.label_volume.parameters())}
+                "label": list(self.label_volume.parameters()) + list(self.semantic_volume.parameters())}
