@@ -104,10 +104,19 @@ def load_latest(run_dir: Path, map_location: str | torch.device = "cpu",
     return None
 
 
-def save_step(run_dir: Path, step: int, payload: dict[str, Any], keep: int = 2) -> Path:
-    """Save the checkpoint of ``step`` and delete all but the newest ``keep``."""
+STAGE1_FILE = "reconstruct_end.ckpt"
+
+
+def save_step(run_dir: Path, step: int, payload: dict[str, Any], keep: int = 2, stage1_end: bool = False) -> Path:
+    """Save the checkpoint of ``step`` and delete all but the newest ``keep``.
+
+    ``stage1_end`` also keeps a copy as ``checkpoints/reconstruct_end.ckpt`` (never pruned), from
+    which ablations and sweeps start stage 2 without refitting the reconstruction.
+    """
     path = step_path(run_dir, step)
     save_checkpoint(path, payload)
+    if stage1_end:
+        save_checkpoint(Path(run_dir) / CKPT_DIR / STAGE1_FILE, payload)
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

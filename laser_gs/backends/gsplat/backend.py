@@ -62,6 +62,7 @@ def build_config(run_config: dict[str, Any], has_features: bool) -> GsplatConfig
         cfg.refine_stop = max(cfg.refine_start + 1, round(cfg.refine_stop * ratio))
         cfg.refine_every = max(10, round(cfg.refine_every * ratio))
         cfg.sh_degree_every = max(1, round(cfg.sh_degree_every * ratio))
+        cfg.coarse_until = round(cfg.coarse_until * ratio)
         sem = cfg.semantic
         sem.joint_start = round(sem.joint_start * n2 / sem.iters)
         sem.sct_start = round(sem.sct_start * n2 / sem.iters)
@@ -284,7 +285,7 @@ class GsplatBackend(Backend):
                 "model": self._model_state(), "step": step,
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "heads_optimizer": self.heads_optimizer.state_dict() if self.heads_optimizer else None,
-                "strategy": {k: v for k, v in self.strategy_state.items()}})
+                "strategy": {k: v for k, v in self.strategy_state.items()}}, stage1_end=step == n1 and n2 > 0)
 
         def pick_view(it: int) -> int:
             gen = step_generator(seed, it)
@@ -299,10 +300,12 @@ class GsplatBackend(Backend):
             for grp in self.optimizers["means"].param_groups:
                 grp["lr"] = lr
             v = pick_view(it)
-            viewmat, K, W, H = _scaled_camera(cams, v, 1.0)
+            scale = 0.5 if it < cfg.coarse_until else 1.0  # coarse-to-fine: early steps at half resolution
+            viewmat, K, W, H = _scaled_camera(cams, v, scale)
             img, info = self._raster(viewmat, K, W, H, rgb=True, semantic=False)
             strategy.step_pre_backward(self.params, self.optimizers, self.strategy_state, it, info)
-            gt = images[v]
+            gt = images[v] if scale == 1.0 else torch.nn.functional.interpolate(
+                images[v].permute(2, 0, 1)[None], size=(H, W), mode="area")[0].permute(1, 2, 0)
             l1 = (img["rgb"] - gt).abs().mean()
             loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(img["rgb"], gt))
             if not torch.isfinite(loss):

@@ -32,6 +32,7 @@ class GsplatConfig:
     refine_every: int = 100
     reset_every: int = 3000
     grow_grad2d: float = 0.0002
+    coarse_until: int = 0  # stage 1 steps before this render at half resolution (CPU preset)
     semantic_scale: float = 0.5  # stage 2 renders at this fraction of the resolution (CLIP targets are coarse)
     semantic_rays: int = 4096  # pixels of that render used in the semantic losses
     checkpoint_every: int = 1000
@@ -56,8 +57,9 @@ def preset(name: str) -> GsplatConfig:
         return GsplatConfig()
     if name == "fast":
         return GsplatConfig(
-            iters=1500, init_points=20000, max_gaussians=60000, sh_degree=1, sh_degree_every=500, refine_start=200, refine_stop=1100,
-            refine_every=100, reset_every=100000, grow_grad2d=0.0002, checkpoint_every=250, eval_every=500,
-            semantic=SemanticConfig(iters=600, joint_start=200, sct_start=320, batch_rays=4096),
+            iters=800, coarse_until=400, init_points=20000, max_gaussians=60000, sh_degree=1, sh_degree_every=300,
+            refine_start=150, refine_stop=600, refine_every=75, reset_every=100000, grow_grad2d=0.0002,
+            checkpoint_every=200, eval_every=400,
+            semantic=SemanticConfig(iters=500, joint_start=170, sct_start=270, batch_rays=4096, lr_heads=2e-3),
         )
     raise ValueError(f"unknown preset {name!r}; choose 'default' or 'fast'")

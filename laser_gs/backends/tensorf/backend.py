@@ -223,7 +223,8 @@ class TensoRFBackend(Backend):
 
         def checkpoint(step: int) -> None:
             save_step(run_dir, step, {"model": self._model_state(), "optimizer": self.optimizer.state_dict(),
-                                      "phase": self.phase, "last_reset": self.last_reset, "step": step})
+                                      "phase": self.phase, "last_reset": self.last_reset, "step": step},
+                      stage1_end=step == n1 and n2 > 0)
 
         def on_stage_start(stage: Stage, step: int) -> None:
             if stage.name == "semantics":

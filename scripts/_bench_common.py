@@ -1,0 +1,62 @@
+"""Helpers the benchmark scripts share: run the CLI, describe the machine, append to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+def machine() -> str:
+    """One line: CPU model and cores (and GPU when CUDA is there)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return text
+
+
+def laser(*args: str, quiet: bool = True) -> float:
+    """Run ``laser ARGS`` in a subprocess; returns wall seconds (raises on failure)."""
+    t0 = time.perf_counter()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env,
+                         stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"laser {' '.join(args)} failed ({out.returncode}):\n{out.stdout}")
+    return time.perf_counter() - t0
+
+
+def append_doc(title: str, command: str, table: str, quick: bool) -> None:
+    """Append a dated section to docs/benchmarks.md (never for --quick runs, which are smoke tests)."""
+    if quick:
+        return
+    stamp = _dt.date.today().isoformat()
+    with DOC.open("a", encoding="utf-8") as fh:
+        fh.write(f"\n### {title} ({stamp})\n\nMachine: {machine()}. Command: `{command}`.\n\n{table}\n")
+
+
+def write_json(path: Path | None, data: dict) -> None:
+    if path is not None:
+        Path(path).write_text(json.dumps(data, indent=2))

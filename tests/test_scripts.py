@@ -1,0 +1,42 @@
+"""Benchmark scripts run end to end in --quick mode (so they do not rot); full runs are manual."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / script), *args], cwd=REPO, capture_output=True,
+                          text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}, timeout=900)
+
+
+def test_bench_backends_quick(tmp_path):
+    doc_before = (REPO / "docs" / "benchmarks.md").read_text()
+    out = _run("bench_backends.py", "--quick", "--out", str(tmp_path / "b"), "--json", str(tmp_path / "b.json"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert set(data["backends"]) == {"tensorf", "gsplat"}
+    for r in data["backends"].values():
+        assert r["psnr"] > 0 and 0 <= r["miou"] <= 100 and r["render_ms_segmentation"] > 0
+    assert data["gsplat_speedup_segmentation"] > 0
+    assert (REPO / "docs" / "benchmarks.md").read_text() == doc_before, "--quick must not touch the docs"
+
+
+def test_ablation_quick(tmp_path):
+    out = _run("ablation.py", "--quick", "--backends", "gsplat", "--out", str(tmp_path / "a"),
+               "--json", str(tmp_path / "a.json"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = json.loads((tmp_path / "a.json").read_text())["backends"]["gsplat"]
+    assert list(rows) == ["base distillation", "+ text augmentation (full)"]
+    assert all(0 <= r["feature_miou"] <= 100 for r in rows.values())
+
+
+def test_bench_attention_quick(tmp_path):
+    out = _run("bench_attention.py", "--quick", "--json", str(tmp_path / "att.json"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (tmp_path / "att.json").is_file()
