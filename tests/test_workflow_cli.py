@@ -78,3 +78,23 @@ def test_eval_missing_model_is_a_clear_error(tmp_path, runs):
     (broken / "model.ckpt").unlink()
     res = CliRunner().invoke(laser, ["eval", str(broken)])
     assert res.exit_code == 2 and "not finished training" in res.output
+
+
+def test_export_with_a_subset_of_the_classes(runs, tmp_path, generated):
+    from laser_gs.export.ply import read_ply_classes
+
+    classes = generated[1].classes
+    subset = f"{classes[2]},{classes[0]}"
+    res = CliRunner().invoke(laser, ["export", str(runs["gsplat"]), "--ply", str(tmp_path / "s.ply"),
+                                     "--prompts", subset])
+    assert res.exit_code == 0, res.output
+    assert read_ply_classes(tmp_path / "s.ply") == [classes[2], classes[0]]
+    assert PlyData.read(str(tmp_path / "s.ply"))["vertex"]["label"].max() <= 1
+
+
+def test_unknown_prompt_without_clip_weights_is_a_clear_error(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf"))
+    res = CliRunner().invoke(laser, ["export", str(runs["tensorf"]), "--ply", str(tmp_path / "u.ply"),
+                                     "--prompts", "purple elephant"])
+    assert res.exit_code == 2
+    assert "purple elephant" in res.output and "CLIP" in res.output

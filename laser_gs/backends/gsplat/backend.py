@@ -176,12 +176,16 @@ class GsplatBackend(Backend):
         self.cfg = GsplatConfig.from_dict(state["config"])
         sem = self.cfg.semantic
         self.params = empty_params(int(state["n"]), self.cfg.sh_degree, sem.point_dim, sem.code_dim)
-        self.params.load_state_dict(state["params"])
-        self.params = self.params.to(self.device)
         dim = int(state["dim"])
         self.heads = SemanticHeads(sem, dim).to(self.device) if dim else None
-        if self.heads is not None:
-            self.heads.load_state_dict(state["heads"])
+        try:
+            self.params.load_state_dict(state["params"])
+            if self.heads is not None:
+                self.heads.load_state_dict(state["heads"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"the checkpoint does not match this laser_gs's gsplat model (written by another "
+                                  f"version?): {str(exc).splitlines()[0]}; retrain the run") from None
+        self.params = self.params.to(self.device)
         self.background = float(state["background"])
         self.sh_degree = int(state["sh_degree"])
         self.classes = list(state.get("classes") or [])

@@ -123,7 +123,7 @@ def _monomials(dev: torch.device) -> Tensor:
 
 def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: int, height: int,
                     background: Tensor | None = None, budget: int = 1 << 22,
-                    block: int = 256) -> tuple[Tensor, Tensor]:
+                    block: int = 64) -> tuple[Tensor, Tensor]:
     """Composite projected Gaussians: ``[H, W, K]`` colours and ``[H, W, 1]`` alpha.
 
     The exponent ``power - ln(opacity)`` of every (Gaussian, pixel) pair is a
@@ -168,25 +168,34 @@ def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: i
         origin = tile_xy[chunk]  # [n, 2]
         T = colors.new_ones(len(chunk), P)
         done = torch.zeros(len(chunk), P, dtype=torch.bool, device=dev)
-        acc = colors.new_zeros(len(chunk), P, K)
+        tile_len = counts[chunk]
+        live = torch.arange(len(chunk), device=dev)
+        parts, part_rows = [], []
         for s in range(0, L, block):
-            g = idx[:, s:s + block]
-            m = proj.means2d[g] - origin[:, None, :]  # tile-local means [n, l, 2]
+            if s > 0:  # drop tiles whose pixels are all finished or whose Gaussians are used up
+                live = live[(tile_len[live] > s) & ~done[live].all(dim=1)]
+                if live.numel() == 0:
+                    break
+            g = idx[live, s:s + block]
+            m = proj.means2d[g] - origin[live][:, None, :]  # tile-local means [n, l, 2]
             ga, gb, gc = a[g], b[g], c[g]
             mx, my = m[..., 0], m[..., 1]
             coeff = torch.stack([0.5 * ga, gb, 0.5 * gc, -(ga * mx + gb * my), -(gb * mx + gc * my),
                                  0.5 * ga * mx * mx + gb * mx * my + 0.5 * gc * my * my - log_opacity[g]], -1)
             alpha = torch.exp(-(coeff @ mono)).clamp(max=ALPHA_MAX)  # [n, l, P]
-            use = valid[:, s:s + block, None] & (alpha >= ALPHA_MIN)
+            use = valid[live, s:s + block, None] & (alpha >= ALPHA_MIN)
             alpha = torch.where(use, alpha, torch.zeros_like(alpha))
-            T_after = T[:, None, :] * torch.cumprod(1.0 - alpha, dim=1)
-            keep = (T_after > T_MIN) & ~done[:, None, :]
-            w = -torch.diff(T_after, dim=1, prepend=T[:, None, :]) * keep
-            acc = acc + torch.bmm(w.transpose(1, 2), colors[g])
+            T_live, done_live = T[live], done[live]
+            T_after = T_live[:, None, :] * torch.cumprod(1.0 - alpha, dim=1)
+            keep = (T_after > T_MIN) & ~done_live[:, None, :]
+            w = -torch.diff(T_after, dim=1, prepend=T_live[:, None, :]) * keep
+            parts.append(torch.bmm(w.transpose(1, 2), colors[g]))
+            part_rows.append(live)
             # transmittance after the last Gaussian kept (a pixel stops before the one that would end it)
             T_kept = torch.where(keep, T_after, torch.full_like(T_after, float("inf"))).amin(dim=1)
-            T = torch.minimum(T, T_kept)
-            done = done | (T_after[:, -1] <= T_MIN)
+            T = T.index_copy(0, live, torch.minimum(T_live, T_kept))
+            done = done.index_copy(0, live, done_live | (T_after[:, -1] <= T_MIN))
+        acc = colors.new_zeros(len(chunk), P, K).index_add(0, torch.cat(part_rows), torch.cat(parts))
         rows_out.append(acc)
         rows_alpha.append(1.0 - T)
         rows_ids.append(chunk)

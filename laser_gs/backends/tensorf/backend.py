@@ -123,9 +123,14 @@ class TensoRFBackend(Backend):
         self._build(TensoRFConfig.from_dict(state["config"]), geometry, list(state["resolution"]),
                     int(state["dim"]) or None)
         self._to_device()
-        self.field.load_state_dict(state["field"])
-        if self.heads is not None:
-            self.heads.load_state_dict(state["heads"])
+        try:
+            self.field.load_state_dict(state["field"])
+            if self.heads is not None:
+                self.heads.load_state_dict(state["heads"])
+        except RuntimeError as exc:
+            from laser_gs.training.checkpoint import CheckpointError
+            raise CheckpointError(f"the checkpoint does not match this laser_gs's tensorf model (written by another "
+                                  f"version?): {str(exc).splitlines()[0]}; retrain the run") from None
         self.occupancy.mask = state["occupancy"].to(self.device)
         self.classes = list(state.get("classes") or [])
         self.text = state["text"].to(self.device) if state.get("text") is not None else None
