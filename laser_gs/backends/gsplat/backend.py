@@ -347,7 +347,7 @@ class GsplatBackend(Backend):
                                                         mode="area")[0].permute(1, 2, 0)
                 mse = rgb_loss(img["rgb"], small)
                 loss = loss + sem.w_rgb * mse
-                parts["psnr"] = -10 * math.log10(max(float(mse), 1e-10))
+                parts["psnr"] = -10 * math.log10(max(float(mse.detach()), 1e-10))
             if not torch.isfinite(loss):
                 return StepResult(applied=False)
             loss.backward()
