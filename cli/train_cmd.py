@@ -40,9 +40,12 @@ def _backend_help() -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
+@click.option("--text-aug", is_flag=True,
+              help="Turn on the paper's text augmentation loss (off by default: it lowered mIoU on our synthetic "
+                   "scene, see docs/benchmarks.md).")
 @scene_load_options
 def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_dir: Path | None, preset: str,
-          iters: int | None, seed: int, clip_weights: Path | None, clip_mode: str, device: str, resume: bool, downscale: int | None, holdout: int | None,
+          iters: int | None, seed: int, clip_weights: Path | None, clip_mode: str, device: str, resume: bool, text_aug: bool, downscale: int | None, holdout: int | None,
           background: str) -> None:
     """Train a backend on a scene and save the run (config, checkpoints) in --out.
 
@@ -59,7 +62,8 @@ def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_d
                        features_dir=str(features_dir) if features_dir else None, preset=preset, iters=iters,
                        seed=seed, device=device, downscale=downscale, holdout=holdout, background=background,
                        backend_options={"clip_weights": str(clip_weights) if clip_weights else None,
-                                        "clip_mode": clip_mode})
+                                        "clip_mode": clip_mode,
+                                        **({"semantic": {"use_text_aug": True}} if text_aug else {})})
     prepare_run_dir(run_dir, config, resume=resume)
     model = backend_cls()
     model.fit(scene, config.to_dict(), run_dir, features=feature_set)

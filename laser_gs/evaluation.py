@@ -28,7 +28,7 @@ from laser_gs.semantics.losses import segmentation_logits
 from laser_gs.visualize import colorize, hstack, legend, to_uint8
 
 HEADS = ("feature", "label", "ensemble")
-DEFAULT_HEAD = "ensemble"
+DEFAULT_HEAD = "feature"  # best of the three on the synthetic scene (docs/benchmarks.md)
 
 
 def teacher_logits(grid: Tensor, text: Tensor, size: tuple[int, int]) -> Tensor:
