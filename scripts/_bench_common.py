@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
@@ -60,3 +61,28 @@ def append_doc(title: str, command: str, table: str, quick: bool) -> None:
 def write_json(path: Path | None, data: dict) -> None:
     if path is not None:
         Path(path).write_text(json.dumps(data, indent=2))
+
+
+def parse_common(doc: str, default_out: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """Arguments every backend benchmark takes: --scene --backends --preset --out --json --quick."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scene", type=Path, default=None, help="scene folder (default: generate a synthetic one)")
+    ap.add_argument("--backends", nargs="+", default=["tensorf", "gsplat"])
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--out", type=Path, default=Path(default_out))
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny scene, few iterations)")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def ensure_scene(args: argparse.Namespace) -> Path:
+    """``--scene``, or a synthetic scene generated once under ``--out`` (tiny with ``--quick``)."""
+    if args.scene is not None:
+        return args.scene
+    scene = args.out / "scene"
+    if not (scene / "scene.json").is_file():
+        extra = ["--size", "64x48", "--views", "6", "--annotated", "2", "--dim", "32"] if args.quick else []
+        laser("make-scene", str(scene), *extra)
+    return scene

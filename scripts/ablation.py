@@ -12,14 +12,13 @@ docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts._bench_common import append_doc, laser, machine, write_json  # noqa: E402
+from scripts._bench_common import append_doc, ensure_scene, laser, machine, parse_common, write_json  # noqa: E402
 
 VARIANTS = [
     ("base distillation", dict(use_adapter=False, use_sct=False, use_attention=False, use_label=False,
@@ -63,21 +62,8 @@ def run_variant(base: Path, out: Path, options: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scene", type=Path, default=None)
-    ap.add_argument("--backends", nargs="+", default=["tensorf", "gsplat"])
-    ap.add_argument("--preset", default="fast")
-    ap.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    scene = args.scene
-    if scene is None:
-        scene = args.out / "scene"
-        if not (scene / "scene.json").is_file():
-            extra = ["--size", "64x48", "--views", "6", "--annotated", "2", "--dim", "32"] if args.quick else []
-            laser("make-scene", str(scene), *extra)
+    args = parse_common(__doc__, "runs/ablation", argv)
+    scene = ensure_scene(args)
     variants = VARIANTS[::5] if args.quick else VARIANTS
     results: dict = {"machine": machine(), "scene": str(scene), "backends": {}}
     for backend in args.backends:

@@ -10,31 +10,17 @@ table to docs/benchmarks.md; --quick is a CI-sized smoke run (tiny scene, few it
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts._bench_common import append_doc, laser, machine, write_json  # noqa: E402
+from scripts._bench_common import append_doc, ensure_scene, laser, machine, parse_common, write_json  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scene", type=Path, default=None)
-    ap.add_argument("--preset", default="fast")
-    ap.add_argument("--backends", nargs="+", default=["tensorf", "gsplat"])
-    ap.add_argument("--out", type=Path, default=Path("runs/bench_backends"))
-    ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    scene = args.scene
-    if scene is None:
-        scene = args.out / "scene"
-        if not (scene / "scene.json").is_file():
-            extra = ["--size", "64x48", "--views", "6", "--annotated", "2", "--dim", "32"] if args.quick else []
-            laser("make-scene", str(scene), *extra)
+    args = parse_common(__doc__, "runs/bench_backends", argv)
+    scene = ensure_scene(args)
     results = {"machine": machine(), "scene": str(scene), "preset": args.preset, "backends": {}}
     for backend in args.backends:
         run = args.out / backend

@@ -112,7 +112,7 @@ def test_interrupted_run_resumes_to_the_same_result(generated, tmp_path, monkeyp
         pass
     monkeypatch.setattr(TensoRFBackend, "_apply", original)
     _, resumed = _fit(scene_dir, tmp_path / "b", 45, options=opts)
-    a, b = straight._model_state(), resumed._model_state()
+    a, b = straight.model_state(), resumed.model_state()
     for key in a["field"]:
         assert torch.allclose(a["field"][key], b["field"][key], atol=1e-5), key
     for key in a["heads"]:

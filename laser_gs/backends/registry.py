@@ -72,14 +72,33 @@ class Backend(abc.ABC):
                text: Tensor | None = None) -> dict[str, Tensor]:
         """Render camera ``index`` of ``cameras``; ``text`` ``[C, D]`` is needed for ``logits``."""
 
-    @abc.abstractmethod
+    def model_state(self) -> dict[str, Any]:
+        """Everything :meth:`load` needs (tensors and plain containers only), with ``"backend": name``."""
+        raise NotImplementedError
+
+    def load_model_state(self, state: dict[str, Any]) -> None:
+        """Rebuild the model from :meth:`model_state` output (on ``self.device``)."""
+        raise NotImplementedError
+
     def save(self, path: Path) -> None:
-        """Write a checkpoint (atomically)."""
+        """Write a checkpoint (atomically, checksummed) of :meth:`model_state`."""
+        from laser_gs.training.checkpoint import save_checkpoint
+
+        save_checkpoint(Path(path), self.model_state())
 
     @classmethod
-    @abc.abstractmethod
     def load(cls, path: Path, device: str = "cpu") -> "Backend":
-        """Read a checkpoint written by :meth:`save`."""
+        """Read a checkpoint written by :meth:`save`, refusing one of another backend."""
+        from laser_gs.training.checkpoint import CheckpointError, load_checkpoint
+        from laser_gs.training.schedule import resolve_device
+
+        self = cls()
+        self.device = resolve_device(device)
+        state = load_checkpoint(Path(path), map_location="cpu")
+        if state.get("backend") != cls.name:
+            raise CheckpointError(f"{path}: a {state.get('backend')!r} checkpoint, not {cls.name}")
+        self.load_model_state(state)
+        return self
 
     @abc.abstractmethod
     def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,

@@ -32,7 +32,7 @@ from laser_gs.errors import LaserError
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.metrics import psnr
 from laser_gs.semantics.losses import segmentation_logits
-from laser_gs.training.checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint, save_step
+from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, make_console, run_stages
 from laser_gs.training.rays import step_generator
 from laser_gs.training.schedule import resolve_device, scale_steps, split_iterations
@@ -162,7 +162,7 @@ class GsplatBackend(Backend):
         return img[..., 0] / alpha[..., 0].clamp_min(1e-6)
 
     # ------------------------------------------------------------------ state
-    def _model_state(self) -> dict[str, Any]:
+    def model_state(self) -> dict[str, Any]:
         return {
             "backend": "gsplat", "config": self.cfg.to_dict(), "n": int(self.params["means"].shape[0]),
             "params": {k: v.detach().cpu() for k, v in self.params.items()},
@@ -172,7 +172,7 @@ class GsplatBackend(Backend):
             "text": self.text.cpu() if self.text is not None else None,
         }
 
-    def _load_model_state(self, state: dict[str, Any]) -> None:
+    def load_model_state(self, state: dict[str, Any]) -> None:
         self.cfg = GsplatConfig.from_dict(state["config"])
         sem = self.cfg.semantic
         self.params = empty_params(int(state["n"]), self.cfg.sh_degree, sem.point_dim, sem.code_dim)
@@ -190,19 +190,6 @@ class GsplatBackend(Backend):
         self.sh_degree = int(state["sh_degree"])
         self.classes = list(state.get("classes") or [])
         self.text = state["text"].to(self.device) if state.get("text") is not None else None
-
-    def save(self, path: Path) -> None:
-        save_checkpoint(Path(path), self._model_state())
-
-    @classmethod
-    def load(cls, path: Path, device: str = "cpu") -> "GsplatBackend":
-        self = cls()
-        self.device = resolve_device(device)
-        state = load_checkpoint(Path(path), map_location="cpu")
-        if state.get("backend") != "gsplat":
-            raise CheckpointError(f"{path}: a {state.get('backend')!r} checkpoint, not gsplat")
-        self._load_model_state(state)
-        return self
 
     # ------------------------------------------------------------------ optimisation
     def _make_optimizers(self, scene_scale: float) -> dict[str, torch.optim.Optimizer]:
@@ -270,7 +257,7 @@ class GsplatBackend(Backend):
         latest = load_latest(run_dir, warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
         if latest is not None:
             path, state = latest
-            self._load_model_state(state["model"])
+            self.load_model_state(state["model"])
             self.cfg = cfg  # settings of this invocation (e.g. ablation switches); shapes come from the checkpoint
             if self.heads is not None:
                 self.heads.cfg = cfg.semantic
@@ -286,7 +273,7 @@ class GsplatBackend(Backend):
 
         def checkpoint(step: int) -> None:
             save_step(run_dir, step, {
-                "model": self._model_state(), "step": step,
+                "model": self.model_state(), "step": step,
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "heads_optimizer": self.heads_optimizer.state_dict() if self.heads_optimizer else None,
                 "strategy": {k: v for k, v in self.strategy_state.items()}}, stage1_end=step == n1 and n2 > 0)

@@ -29,7 +29,7 @@ from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.metrics import psnr
-from laser_gs.training.checkpoint import load_checkpoint, load_latest, save_checkpoint, save_step
+from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, make_console, run_stages
 from laser_gs.training.rays import RayBatcher, step_generator
 from laser_gs.training.schedule import decayed_lr, resolve_device, scale_steps, split_iterations
@@ -102,7 +102,7 @@ class TensoRFBackend(Backend):
         return num_samples(self.geometry, self.field.resolution, c.step_ratio, c.ndc_samples, c.max_samples)
 
     # ------------------------------------------------------------------ state
-    def _model_state(self) -> dict[str, Any]:
+    def model_state(self) -> dict[str, Any]:
         g = self.geometry
         return {
             "backend": "tensorf", "config": self.cfg.to_dict(), "resolution": list(self.field.resolution),
@@ -116,7 +116,7 @@ class TensoRFBackend(Backend):
             "text": self.text.cpu() if self.text is not None else None,
         }
 
-    def _load_model_state(self, state: dict[str, Any]) -> None:
+    def load_model_state(self, state: dict[str, Any]) -> None:
         geo = state["geometry"]
         geometry = RayGeometry(geo["aabb"].float(), bool(geo["ndc"]), tuple(geo["ndc_scale"]),
                                float(geo["background"]), float(geo["distance_scale"]), float(geo["weight_threshold"]))
@@ -128,26 +128,11 @@ class TensoRFBackend(Backend):
             if self.heads is not None:
                 self.heads.load_state_dict(state["heads"])
         except RuntimeError as exc:
-            from laser_gs.training.checkpoint import CheckpointError
             raise CheckpointError(f"the checkpoint does not match this laser_gs's tensorf model (written by another "
                                   f"version?): {str(exc).splitlines()[0]}; retrain the run") from None
         self.occupancy.mask = state["occupancy"].to(self.device)
         self.classes = list(state.get("classes") or [])
         self.text = state["text"].to(self.device) if state.get("text") is not None else None
-
-    def save(self, path: Path) -> None:
-        save_checkpoint(Path(path), self._model_state())
-
-    @classmethod
-    def load(cls, path: Path, device: str = "cpu") -> "TensoRFBackend":
-        self = cls()
-        self.device = resolve_device(device)
-        state = load_checkpoint(Path(path), map_location="cpu")
-        if state.get("backend") != "tensorf":
-            from laser_gs.training.checkpoint import CheckpointError
-            raise CheckpointError(f"{path}: a {state.get('backend')!r} checkpoint, not tensorf")
-        self._load_model_state(state)
-        return self
 
     # ------------------------------------------------------------------ optimisation
     def _param_groups(self, phase: str) -> list[dict[str, Any]]:
@@ -216,7 +201,7 @@ class TensoRFBackend(Backend):
         latest = load_latest(run_dir, warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
         if latest is not None:
             path, state = latest
-            self._load_model_state(state["model"])
+            self.load_model_state(state["model"])
             self.cfg = cfg  # settings of this invocation (e.g. ablation switches); shapes come from the checkpoint
             if self.heads is not None:
                 self.heads.cfg = cfg.semantic
@@ -227,7 +212,7 @@ class TensoRFBackend(Backend):
             console.print(f"resuming from {path.name} (step {start})")
 
         def checkpoint(step: int) -> None:
-            save_step(run_dir, step, {"model": self._model_state(), "optimizer": self.optimizer.state_dict(),
+            save_step(run_dir, step, {"model": self.model_state(), "optimizer": self.optimizer.state_dict(),
                                       "phase": self.phase, "last_reset": self.last_reset, "step": step},
                       stage1_end=step == n1 and n2 > 0)
 
