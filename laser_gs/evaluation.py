@@ -37,11 +37,21 @@ def teacher_logits(grid: Tensor, text: Tensor, size: tuple[int, int]) -> Tensor:
     return segmentation_logits(up.permute(1, 2, 0), text)
 
 
-def head_probabilities(outputs: dict[str, Tensor], text: Tensor, head: str, tau: float = 0.2) -> Tensor:
-    """``[H, W, C]`` class probabilities of one head from a render with ``feature`` and ``label``."""
+def head_outputs(head: str) -> tuple[str, ...]:
+    """The render outputs :func:`head_probabilities` needs for ``head`` (besides ``rgb``)."""
     if head not in HEADS:
         raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
-    p_feat = class_probabilities(segmentation_logits(outputs["feature"], text), tau) if head != "label" else None
+    return {"feature": ("logits",), "label": ("label",), "ensemble": ("logits", "label")}[head]
+
+
+def head_probabilities(outputs: dict[str, Tensor], text: Tensor, head: str, tau: float = 0.2) -> Tensor:
+    """``[H, W, C]`` class probabilities of one head from a render with ``logits`` (or ``feature``) and ``label``."""
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose one of {HEADS}")
+    p_feat = None
+    if head != "label":
+        cos = outputs["logits"] if "logits" in outputs else segmentation_logits(outputs["feature"], text)
+        p_feat = class_probabilities(cos, tau)
     p_label = class_probabilities(segmentation_logits(outputs["label"], text), tau) if head != "feature" else None
     if head == "feature":
         return p_feat
@@ -92,7 +102,7 @@ def evaluate_run(backend: Backend, scene: Scene, features: FeatureSet | None, te
             preds: dict[str, dict[int, Tensor]] = {h: {} for h in HEADS}
             teacher: dict[int, Tensor] = {}
             for v in scene.annotated_views:
-                out = backend.render(scene.cameras, v, ("rgb", "feature", "label"), text)
+                out = backend.render(scene.cameras, v, ("rgb", "logits", "label"), text)
                 out = {k: o.cpu() for k, o in out.items()}
                 for h in HEADS:
                     preds[h][v] = head_probabilities(out, text.cpu(), h).argmax(dim=-1)
@@ -116,7 +126,7 @@ def evaluate_run(backend: Backend, scene: Scene, features: FeatureSet | None, te
             result["render_ms_rgb"] = 1000 * time_render(backend, scene, view, ("rgb",), None)
             result["render_fps"] = 1000 / result["render_ms_rgb"]
             if segment:
-                ms = 1000 * time_render(backend, scene, view, ("rgb", "feature", "label"), text)
+                ms = 1000 * time_render(backend, scene, view, ("rgb",) + head_outputs(head), text)
                 result["render_ms_segmentation"] = ms
                 result["render_fps_segmentation"] = 1000 / ms
     return result

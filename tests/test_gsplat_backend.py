@@ -15,6 +15,7 @@ from laser_gs.export.ply import GAUSSIAN_PROPERTIES, read_ply_classes
 from laser_gs.features.extract import load_features
 from laser_gs.metrics import psnr
 from laser_gs.training.loop import make_console
+from laser_gs.semantics.losses import segmentation_logits
 
 
 def _fit(scene_dir, run_dir, iters, features=True, options=None):
@@ -48,6 +49,10 @@ def test_fit_improves_psnr_and_renders_semantics(generated, tmp_path):
     H, W = scene.height, scene.width
     assert out["rgb"].shape == (H, W, 3) and out["feature"].shape == (H, W, 32)
     assert out["logits"].shape == (H, W, len(scene.classes)) and out["depth"].shape == (H, W)
+    full = segmentation_logits(out["feature"], backend.text)  # the cheap logits path is exact
+    assert torch.allclose(out["logits"], full, atol=1e-4)
+    alone = backend.render(scene.cameras, 0, ("logits",), backend.text)["logits"]  # cached embedding
+    assert torch.allclose(alone, out["logits"], atol=1e-5)
     _, start = _fit(scene_dir, tmp_path / "start", 1, features=False)
     before = psnr(start.render(scene.cameras, 0)["rgb"], scene.images[0])
     after = psnr(out["rgb"], scene.images[0])

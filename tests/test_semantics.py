@@ -191,3 +191,15 @@ def test_text_augmentation():
     pred = torch.tensor([[0.2, 0.4]], requires_grad=True)
     assert text_aug_loss(pred, torch.tensor([[1.0, 2.0]])).item() < 1e-6
     assert text_aug_loss(pred, torch.tensor([[2.0, 1.0]])).item() > 0.1
+
+
+def test_feature_logits_equal_cosine_of_decoded_features():
+    """The cheap segmentation path (no D-dim features per pixel) gives the same logits as decoding first."""
+    from laser_gs.training.semantic import SemanticConfig, SemanticHeads
+
+    torch.manual_seed(0)
+    heads = SemanticHeads(SemanticConfig(embed_dim=8, point_dim=12), dim=40)
+    h = torch.randn(5, 7, 8)
+    text = torch.randn(4, 40)
+    expected = segmentation_logits(heads.decode(h), text)
+    assert torch.allclose(heads.feature_logits(h, text), expected, atol=1e-5)

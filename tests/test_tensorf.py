@@ -11,6 +11,7 @@ from laser_gs.data import load_scene
 from laser_gs.features.extract import load_features
 from laser_gs.metrics import psnr
 from laser_gs.training.loop import TrainingInterrupted, make_console
+from laser_gs.semantics.losses import segmentation_logits
 
 
 def test_ndc_keeps_world_points_on_the_ray():
@@ -76,6 +77,7 @@ def test_render_outputs_and_reload(generated, tmp_path):
     assert out["rgb"].shape == (H, W, 3) and out["depth"].shape == (H, W)
     assert out["feature"].shape == (H, W, 32) and out["logits"].shape == (H, W, len(scene.classes))
     assert torch.allclose(out["label"].sum(-1), torch.ones(H, W), atol=1e-4)
+    assert torch.allclose(out["logits"], segmentation_logits(out["feature"], text), atol=1e-4)
     again = TensoRFBackend.load(tmp_path / "run" / MODEL_FILE)
     out2 = again.render(scene.cameras, 1, ("rgb", "feature"), text)
     assert torch.allclose(out["rgb"], out2["rgb"], atol=1e-6)

@@ -70,7 +70,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def render(self, cameras: Cameras, index: int, outputs: tuple[str, ...] = ("rgb",),
                text: Tensor | None = None) -> dict[str, Tensor]:
-        """Render camera ``index`` of ``cameras``; ``text`` ``[C, D]`` is needed for ``logits``."""
+        """Render camera ``index`` of ``cameras``: a dict with the requested ``outputs`` only.
+
+        Outputs: ``rgb`` ``[H, W, 3]``, ``depth`` ``[H, W]``, ``feature`` ``[H, W, D]`` (rendered CLIP
+        feature), ``label`` ``[H, W, D]`` (label-volume distribution), ``logits`` ``[H, W, C]`` (cosine
+        of the feature against ``text`` ``[C, D]``, computed without forming ``feature`` where possible).
+        Backends compute only what is asked for, so ``("rgb", "logits")`` is the cheap segmentation path.
+        """
 
     def model_state(self) -> dict[str, Any]:
         """Everything :meth:`load` needs (tensors and plain containers only), with ``"backend": name``."""

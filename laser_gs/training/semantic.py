@@ -92,6 +92,19 @@ class SemanticHeads(nn.Module):
         """Composited ``[..., E]`` -> CLIP-space features ``[..., D]``."""
         return self.attention.decode(h)
 
+    def feature_logits(self, h: Tensor, text: Tensor) -> Tensor:
+        """Cosine logits ``cos(decode(h), T)`` ``[..., C]`` without forming the ``D``-dim features.
+
+        The decoder is a bias-free linear map ``U`` (``[D, E]``), so ``<U h, t> = h . (U^T t)`` and
+        ``|U h|^2 = h^T (U^T U) h``: per pixel this costs ``E (C + E)`` instead of ``D (E + C)``
+        multiply-adds, the same result as :func:`segmentation_logits` on :meth:`decode` up to rounding.
+        """
+        U = self.attention.unzip.weight  # [D, E]
+        t = F.normalize(text.to(U.dtype), dim=-1)
+        proj = h @ (t @ U).T  # [..., C]
+        norm2 = ((h @ (U.T @ U)) * h).sum(-1, keepdim=True)
+        return proj / norm2.clamp_min(1e-24).sqrt()
+
 
 class FeatureTargets:
     """CLIP feature grids of the views, sampled at ray pixels (bilinear, ``align_corners=False``).

@@ -31,7 +31,6 @@ from laser_gs.data.scene import Scene
 from laser_gs.errors import LaserError
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.metrics import psnr
-from laser_gs.semantics.losses import segmentation_logits
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, make_console, run_stages
 from laser_gs.training.rays import step_generator
@@ -93,6 +92,7 @@ class GsplatBackend(Backend):
         self.text: Tensor | None = None
         self.background = 0.0
         self.sh_degree = 0
+        self._embedding_cache: Tensor | None = None
 
     # ------------------------------------------------------------------ rendering core
     def _rgb(self, viewmat: Tensor, degree: int) -> Tensor:
@@ -102,22 +102,37 @@ class GsplatBackend(Backend):
         return sh_to_rgb(p["sh0"], p["shN"], dirs, degree)
 
     def _embedding(self) -> Tensor:
-        """``[N, E]`` attention outputs of all Gaussians (weighted by opacity)."""
+        """``[N, E]`` attention outputs of all Gaussians (weighted by opacity).
+
+        They do not depend on the camera, so outside training (no autograd) they are computed
+        once and cached; any parameter update (a training step, loading) clears the cache.
+        """
+        if self._embedding_cache is not None and not torch.is_grad_enabled():
+            return self._embedding_cache
         p = self.params
-        return self.heads.point_embedding(p["feat"], torch.sigmoid(p["opacities"]).detach())
+        h = self.heads.point_embedding(p["feat"], torch.sigmoid(p["opacities"]).detach())
+        self._embedding_cache = h if not torch.is_grad_enabled() else None
+        return h
 
     def _raster(self, viewmat: Tensor, K: Tensor, W: int, H: int, rgb: bool, semantic: bool,
-                degree: int | None = None) -> tuple[dict[str, Tensor], dict]:
-        """Rasterize the requested channel groups in one pass; returns images ``[H, W, k]`` and info."""
+                degree: int | None = None, label: bool | None = None) -> tuple[dict[str, Tensor], dict]:
+        """Rasterize the requested channel groups in one pass; returns images ``[H, W, k]`` and info.
+
+        ``semantic`` adds the attention outputs ``h``; ``label`` (default: same as ``semantic``) the label codes.
+        """
         p = self.params
+        label = semantic if label is None else label
         parts, names = [], []
         if rgb:
             parts.append(self._rgb(viewmat, self.sh_degree if degree is None else degree))
             names.append(("rgb", 3))
         if semantic:
             h = self._embedding()
-            parts += [h, p["label"]]
-            names += [("h", h.shape[1]), ("code", p["label"].shape[1])]
+            parts.append(h)
+            names.append(("h", h.shape[1]))
+        if label:
+            parts.append(p["label"])
+            names.append(("code", p["label"].shape[1]))
         colors = torch.cat(parts, dim=-1)
         bg = torch.zeros(colors.shape[1], device=colors.device)
         if rgb:
@@ -137,19 +152,21 @@ class GsplatBackend(Backend):
         semantic = bool(want & {"feature", "label", "logits"})
         if semantic and self.heads is None:
             raise LaserError("this run was trained without features (--features none); it has no semantic outputs")
+        if "logits" in want and text is None:
+            raise ValueError("logits need text embeddings")
         cams = cameras.to(self.device)
         viewmat, K, W, H = _scaled_camera(cams, index, 1.0)
-        img, _ = self._raster(viewmat, K, W, H, rgb="rgb" in want or "depth" in want, semantic=semantic)
+        img, _ = self._raster(viewmat, K, W, H, rgb="rgb" in want, semantic=bool(want & {"feature", "logits"}),
+                              label="label" in want)
         result: dict[str, Tensor] = {}
         if "rgb" in img:
             result["rgb"] = img["rgb"]
-        if semantic:
+        if "feature" in want:
             result["feature"] = self.heads.decode(img["h"])
+        if "logits" in want:
+            result["logits"] = self.heads.feature_logits(img["h"], text.to(self.device))
+        if "label" in want:
             result["label"] = self.heads.label(img["code"])
-            if "logits" in want:
-                if text is None:
-                    raise ValueError("logits need text embeddings")
-                result["logits"] = segmentation_logits(result["feature"], text.to(self.device))
         if "depth" in want:
             result["depth"] = self._depth(viewmat, K, W, H)
         return {k: v for k, v in result.items() if k in want}
@@ -173,6 +190,7 @@ class GsplatBackend(Backend):
         }
 
     def load_model_state(self, state: dict[str, Any]) -> None:
+        self._embedding_cache = None
         self.cfg = GsplatConfig.from_dict(state["config"])
         sem = self.cfg.semantic
         self.params = empty_params(int(state["n"]), self.cfg.sh_degree, sem.point_dim, sem.code_dim)
@@ -242,7 +260,7 @@ class GsplatBackend(Backend):
         scene_scale = float((centres - centres.mean(0)).norm(dim=-1).max()) * 1.1 or 1.0
         strategy = DefaultStrategy(refine_start_iter=cfg.refine_start, refine_stop_iter=cfg.refine_stop,
                                    refine_every=cfg.refine_every, reset_every=cfg.reset_every,
-                                   grow_grad2d=cfg.grow_grad2d, verbose=False)
+                                   grow_grad2d=cfg.grow_grad2d, prune_opa=cfg.prune_opa, verbose=False)
         self.optimizers = self._make_optimizers(scene_scale)
         strategy.check_sanity(self.params, self.optimizers)
         self.strategy_state = strategy.initialize_state(scene_scale=scene_scale)
@@ -283,6 +301,7 @@ class GsplatBackend(Backend):
             return train_views[int(torch.randint(len(train_views), (1,), generator=gen))]
 
         def step1(it: int) -> StepResult:
+            self._embedding_cache = None
             torch.manual_seed(seed * 1_000_003 + it)  # strategy randomness, reproducible on resume
             self._trainable(GEOMETRY + COLOUR)
             self.sh_degree = min(cfg.sh_degree, it // cfg.sh_degree_every)
@@ -313,6 +332,7 @@ class GsplatBackend(Backend):
                                "n": float(self.params["means"].shape[0])})
 
         def step2(it: int) -> StepResult:
+            self._embedding_cache = None
             j = it - n1
             joint = j >= sem.joint_start
             self._trainable(SEMANTIC + (COLOUR if joint else ()))

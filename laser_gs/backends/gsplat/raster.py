@@ -108,10 +108,11 @@ def _tile_pairs(proj: Projected, width: int, height: int) -> tuple[Tensor, Tenso
     first = torch.cumsum(counts, 0) - counts
     k = torch.arange(owner.shape[0], device=vis.device) - first[owner]
     tile = (y0[owner] + k // span_x[owner]) * tiles_x + x0[owner] + k % span_x[owner]
-    gid = vis[owner]
-    order = torch.argsort(proj.depths.detach()[gid], stable=True)
-    order = order[torch.argsort(tile[order], stable=True)]
-    return tile[order], gid[order], tiles_x, tiles_y
+    # one sort on (tile, depth rank): the rank among visible Gaussians breaks depth ties by index
+    rank = torch.empty_like(vis)
+    rank[torch.argsort(proj.depths.detach()[vis], stable=True)] = torch.arange(len(vis), device=vis.device)
+    order = torch.argsort(tile * max(1, len(vis)) + rank[owner])
+    return tile[order], vis[owner[order]], tiles_x, tiles_y
 
 
 def _monomials(dev: torch.device) -> Tensor:
@@ -122,7 +123,7 @@ def _monomials(dev: torch.device) -> Tensor:
 
 
 def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: int, height: int,
-                    background: Tensor | None = None, budget: int = 1 << 22,
+                    background: Tensor | None = None, budget: int = 1 << 20,
                     block: int = 64) -> tuple[Tensor, Tensor]:
     """Composite projected Gaussians: ``[H, W, K]`` colours and ``[H, W, 1]`` alpha.
 
@@ -150,8 +151,8 @@ def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: i
     tile_xy = torch.stack([torch.arange(n_tiles, device=dev) % tiles_x,
                            torch.arange(n_tiles, device=dev) // tiles_x], -1).float() * TILE
     # per-Gaussian quadratic coefficients, completed per tile below (they depend on the tile origin)
-    a, b, c = proj.conics.unbind(-1)
-    log_opacity = torch.log(opacities.clamp_min(1e-12))
+    # what each (tile, Gaussian) pair reads, packed so a block needs one gather: mean x, y, conic a, b, c, ln o
+    packed = torch.cat([proj.means2d, proj.conics, torch.log(opacities.clamp_min(1e-12))[:, None]], dim=-1)
     active = (counts > 0).nonzero()[:, 0]
     active = active[torch.argsort(counts[active])]  # similar lengths share a chunk
     rows_out, rows_alpha, rows_ids = [], [], []
@@ -177,11 +178,12 @@ def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: i
                 if live.numel() == 0:
                     break
             g = idx[live, s:s + block]
-            m = proj.means2d[g] - origin[live][:, None, :]  # tile-local means [n, l, 2]
-            ga, gb, gc = a[g], b[g], c[g]
-            mx, my = m[..., 0], m[..., 1]
+            q = packed[g]  # [n, l, 6]
+            o = origin[live][:, None, :]
+            mx, my = q[..., 0] - o[..., 0], q[..., 1] - o[..., 1]  # tile-local means [n, l]
+            ga, gb, gc = q[..., 2], q[..., 3], q[..., 4]
             coeff = torch.stack([0.5 * ga, gb, 0.5 * gc, -(ga * mx + gb * my), -(gb * mx + gc * my),
-                                 0.5 * ga * mx * mx + gb * mx * my + 0.5 * gc * my * my - log_opacity[g]], -1)
+                                 0.5 * ga * mx * mx + gb * mx * my + 0.5 * gc * my * my - q[..., 5]], -1)
             alpha = torch.exp(-(coeff @ mono)).clamp(max=ALPHA_MAX)  # [n, l, P]
             use = valid[live, s:s + block, None] & (alpha >= ALPHA_MIN)
             alpha = torch.where(use, alpha, torch.zeros_like(alpha))

@@ -325,6 +325,8 @@ class TensoRFBackend(Backend):
         if semantic and self.heads is None:
             from laser_gs.errors import LaserError
             raise LaserError("this run was trained without features (--features none); it has no semantic outputs")
+        if "logits" in want and text is None:
+            raise ValueError("logits need text embeddings")
         cams = cameras.to(self.device)
         H, W = cams.height, cams.width
         origins, dirs = cams.pixel_rays(index)
@@ -342,7 +344,8 @@ class TensoRFBackend(Backend):
                 xs.append(self.field.point_feature(out.app, out.points))
                 ws.append(out.weight)
                 ids.append(out.ray_id + start)
-                codes.append(self.field.label_code(out.points))
+                if "label" in want:
+                    codes.append(self.field.label_code(out.points))
         result: dict[str, Tensor] = {}
         if rgb:
             result["rgb"] = torch.cat(rgb).view(H, W, 3)
@@ -351,15 +354,12 @@ class TensoRFBackend(Backend):
         if semantic:
             x, w, ray_id = torch.cat(xs), torch.cat(ws), torch.cat(ids)
             h = composite(self.heads.point_embedding(x, w), w, ray_id, H * W)
-            feature = self.heads.decode(h).view(H, W, -1)
-            result["feature"] = feature
-            if "label" in want or "logits" in want:
+            if "feature" in want:
+                result["feature"] = self.heads.decode(h).view(H, W, -1)
+            if "label" in want:
                 result["label"] = self.heads.label(composite(torch.cat(codes), w, ray_id, H * W)).view(H, W, -1)
             if "logits" in want:
-                if text is None:
-                    raise ValueError("logits need text embeddings")
-                from laser_gs.semantics.losses import segmentation_logits
-                result["logits"] = segmentation_logits(feature, text.to(self.device))
+                result["logits"] = self.heads.feature_logits(h, text.to(self.device)).view(H, W, -1)
         return {k: v for k, v in result.items() if k in want}
 
     @torch.no_grad()
