@@ -32,6 +32,7 @@ class GsplatConfig:
     refine_every: int = 100
     reset_every: int = 3000
     grow_grad2d: float = 0.0002
+    prune_opa: float = 0.005  # refinement prunes Gaussians less opaque than this
     coarse_until: int = 0  # stage 1 steps before this render at half resolution (CPU preset)
     semantic_scale: float = 0.5  # stage 2 renders at this fraction of the resolution (CLIP targets are coarse)
     semantic_rays: int = 4096  # pixels of that render used in the semantic losses
@@ -57,7 +58,7 @@ def preset(name: str) -> GsplatConfig:
         return GsplatConfig()
     if name == "fast":
         return GsplatConfig(
-            iters=800, coarse_until=400, init_points=20000, max_gaussians=60000, sh_degree=1, sh_degree_every=300,
+            iters=800, coarse_until=400, init_points=20000, max_gaussians=30000, prune_opa=0.02, sh_degree=1, sh_degree_every=300,
             refine_start=150, refine_stop=600, refine_every=75, reset_every=100000, grow_grad2d=0.0002,
             checkpoint_every=200, eval_every=400,
             semantic=SemanticConfig(iters=500, joint_start=170, sct_start=270, batch_rays=4096, lr_heads=2e-3),
