@@ -9,9 +9,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cli.options import parse_size
+from cli.options import parse_size, render_options
 from laser_gs.atomic import atomic_write_text
 from laser_gs.bench import bench_run
+from laser_gs.memory import set_memory_limit
+from laser_gs.report import bench_report
 
 
 @click.command("bench")
@@ -21,14 +23,18 @@ from laser_gs.bench import bench_run
               help="Frames timed per measurement (after one warm-up).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the results as JSON.")
-@click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")
-def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: Path | None, device: str) -> None:
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Self-contained HTML report (default: report.html beside --json, else FIRST_RUN/bench/report.html).")
+@render_options
+def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: Path | None,
+              report_path: Path | None, device: str, max_memory_gb: float | None) -> None:
     """Render the same cameras with each run and report ms/frame, FPS, peak memory and mIoU.
 
     \b
     Example:
       laser bench runs/tensorf runs/gsplat --json bench.json
     """
+    set_memory_limit(max_memory_gb)
     wh = parse_size(size) if size else None
     results = [bench_run(run, wh, frames, device) for run in runs]
     if len(results) > 1:
@@ -55,3 +61,6 @@ def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: 
     Console().print(table)
     if json_path is not None:
         atomic_write_text(json_path, json.dumps({"runs": results}, indent=2))
+    if report_path is None:
+        report_path = json_path.with_name("report.html") if json_path is not None else runs[0] / "bench" / "report.html"
+    click.echo(f"Report: {bench_report(results).write(report_path)}")

@@ -9,9 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from cli.options import render_options
 from laser_gs.atomic import atomic_write_text
 from laser_gs.evaluation import DEFAULT_HEAD, HEADS, evaluate_run
 from laser_gs.features.extract import load_features
+from laser_gs.memory import set_memory_limit
+from laser_gs.report import eval_report
 from laser_gs.run import open_run
 
 
@@ -21,17 +24,20 @@ from laser_gs.run import open_run
               help="Also write the scores to this JSON file (RUN/eval/metrics.json is always written).")
 @click.option("--head", type=click.Choice(HEADS), default=DEFAULT_HEAD, show_default=True,
               help="Prediction reported as miou/accuracy: rendered feature, label volume, or both.")
-@click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")
 @click.option("--no-timing", is_flag=True, help="Skip the render-speed measurement.")
-def eval_cmd(run_dir: Path, json_path: Path | None, head: str, device: str, no_timing: bool) -> None:
+@render_options
+def eval_cmd(run_dir: Path, json_path: Path | None, head: str, no_timing: bool, device: str,
+             max_memory_gb: float | None) -> None:
     """Evaluate a run: mIoU / accuracy on the annotated views (and of the 2D teacher), PSNR, render FPS.
 
-    Pictures of render | 3D prediction | 2D teacher | ground truth per annotated view go to RUN/eval/.
+    Pictures of render | 3D prediction | 2D teacher | ground truth per annotated view, metrics.json and a
+    self-contained report.html (open it in a browser) go to RUN/eval/.
 
     \b
     Example:
       laser eval runs/demo --json runs/demo/scores.json
     """
+    set_memory_limit(max_memory_gb)
     config, backend, scene = open_run(run_dir, device)
     features = None
     if config.features == "precomputed":
@@ -44,7 +50,11 @@ def eval_cmd(run_dir: Path, json_path: Path | None, head: str, device: str, no_t
     atomic_write_text(out_dir / "metrics.json", payload)
     if json_path is not None:
         atomic_write_text(json_path, payload)
+    pictures = [out_dir / f"{scene.image_names[v]}.png" for v in scene.annotated_views
+                if (out_dir / f"{scene.image_names[v]}.png").is_file()]
+    report = eval_report(result, pictures).write(out_dir / "report.html")
     _print_table(result)
+    click.echo(f"Report: {report}")
 
 
 def _print_table(r: dict) -> None:

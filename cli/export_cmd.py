@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from cli.options import render_options
+from laser_gs.memory import set_memory_limit
 from laser_gs.prompts import parse_prompts, prompt_embeddings
 from laser_gs.run import open_run
 
@@ -17,8 +19,9 @@ from laser_gs.run import open_run
                    "surface point cloud.")
 @click.option("--prompts", default=None, help="Comma-separated classes to label with (default: the run's classes).")
 @click.option("--color-by-label", is_flag=True, help="Also write FILE_by_label.ply coloured by class.")
-@click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")
-def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_label: bool, device: str) -> None:
+@render_options
+def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_label: bool, device: str,
+               max_memory_gb: float | None) -> None:
     """Export the trained scene as PLY with a per-vertex `label` (index into the prompts) and `label_score`.
 
     The prompts are stored in the PLY header as `comment class <i> <prompt>` lines.
@@ -27,6 +30,7 @@ def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_labe
     Example:
       laser export runs/demo --ply demo.ply --color-by-label
     """
+    set_memory_limit(max_memory_gb)
     config, backend, scene = open_run(run_dir, device)
     names = parse_prompts(prompts)
     text = None

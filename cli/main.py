@@ -48,13 +48,17 @@ def laser(debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from cli import bench_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd, train_cmd
+    from cli import (bench_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd, query_cmd, render_cmd,
+                     segment_cmd, train_cmd)
 
     laser.add_command(make_scene_cmd.make_scene)
     laser.add_command(inspect_cmd.inspect)
     laser.add_command(features_cmd.features)
     laser.add_command(train_cmd.train)
     laser.add_command(eval_cmd.eval_cmd)
+    laser.add_command(segment_cmd.segment_cmd)
+    laser.add_command(query_cmd.query_cmd)
+    laser.add_command(render_cmd.render_cmd)
     laser.add_command(export_cmd.export_cmd)
     laser.add_command(bench_cmd.bench_cmd)
 

@@ -29,3 +29,12 @@ def parse_size(value: str) -> tuple[int, int]:
     if w < 16 or h < 16:
         raise click.BadParameter(f"size must be at least 16x16, got {value!r}")
     return w, h
+
+
+def render_options(func: Callable) -> Callable:
+    """``--device`` and ``--max-memory-gb`` for commands that render a trained run."""
+    func = click.option("--max-memory-gb", type=click.FloatRange(min=0, min_open=True), default=None,
+                        help="Cap the memory of chunked rendering (rays / tile blocks per chunk); default: "
+                             "the renderers' own chunk sizes.")(func)
+    func = click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")(func)
+    return func

@@ -6,11 +6,18 @@ half-written file under the real name.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
+
+from laser_gs.errors import LaserError
+
+
+class DiskFullError(LaserError):
+    """A write failed because the device is full (or over quota)."""
 
 
 @contextmanager
@@ -25,6 +32,13 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"{path}: no space left on the device while writing it; free some space or "
+                                "write to another folder, then run the command again (any previous version "
+                                "of the file is unchanged)") from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

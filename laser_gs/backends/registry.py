@@ -106,10 +106,21 @@ class Backend(abc.ABC):
         self.load_model_state(state)
         return self
 
+    def semantic_points(self, cameras: Cameras, views: list[int]) -> dict[str, Tensor]:
+        """The 3D points this backend labels and exports, in :meth:`export` order (CPU tensors).
+
+        ``xyz`` and ``rgb`` ``[P, 3]``; with a semantic field also ``feature`` and ``label`` ``[P, D]``.
+        Backends whose points depend on the views (surface points of a field) use ``cameras`` / ``views``.
+        """
+        raise NotImplementedError(f"backend {self.name!r} does not provide semantic_points")
+
     @abc.abstractmethod
     def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,
-               **options: Any) -> list[Path]:
-        """Write PLY file(s) of the scene, labeled when ``text`` is given; returns the paths written."""
+               color_by_label: bool = False, keep: Tensor | None = None, **options: Any) -> list[Path]:
+        """Write PLY file(s) of the scene, labeled when ``text`` is given; returns the paths written.
+
+        ``keep`` ``[P]`` bool selects points of :meth:`semantic_points` (same cameras / views) to write.
+        """
 
 
 _REGISTRY: dict[str, type[Backend]] = {}

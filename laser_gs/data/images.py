@@ -91,5 +91,7 @@ def write_png(path: Path, array: np.ndarray) -> None:
     """Write ``[H, W]`` or ``[H, W, 3|4]`` uint8 (or float in [0, 1]) as PNG."""
     if array.dtype != np.uint8:
         array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    from laser_gs.atomic import atomic_open
+
+    with atomic_open(path, "wb") as fh:
+        Image.fromarray(array).save(fh, format="PNG")

@@ -68,9 +68,17 @@ def colored_path(path: Path) -> Path:
 
 @torch.no_grad()
 def export_gaussians(backend: "GsplatBackend", path: Path, prompts: list[str] | None, text: Tensor | None,
-                     color_by_label: bool = False) -> list[Path]:
-    """Write the Gaussians (and with ``color_by_label`` a copy coloured by class) as 3DGS PLY."""
+                     color_by_label: bool = False, keep: Tensor | None = None) -> list[Path]:
+    """Write the Gaussians (and with ``color_by_label`` a copy coloured by class) as 3DGS PLY.
+
+    ``keep`` ``[N]`` bool writes only those Gaussians (a query's selection).
+    """
     p = {k: v.detach().cpu() for k, v in backend.params.items()}
+    sem = backend.semantic_points() if text is not None and backend.heads is not None else None
+    if keep is not None:
+        keep = keep.cpu()
+        p = {k: v[keep] for k, v in p.items()}
+        sem = {k: v[keep] for k, v in sem.items()} if sem is not None else None
     n = p["means"].shape[0]
     rest = p["shN"].transpose(1, 2).reshape(n, -1)  # channel-major, as the Inria layout
     rest = torch.cat([rest, rest.new_zeros(n, SH_REST - rest.shape[1])], dim=1) if rest.shape[1] < SH_REST else rest
@@ -92,12 +100,9 @@ def export_gaussians(backend: "GsplatBackend", path: Path, prompts: list[str] | 
         cols[f"rot_{i}"] = quats[:, i].numpy()
     labels = np.full(n, -1, np.int32)
     scores = np.zeros(n, np.float32)
-    if text is not None and backend.heads is not None:
-        heads = backend.heads.cpu()
-        h = heads.point_embedding(p["feat"], torch.sigmoid(p["opacities"]))
-        idx, score = point_labels(heads.decode(h), heads.label(p["label"]), text.cpu())
+    if sem is not None:
+        idx, score = point_labels(sem["feature"], sem["label"], text.cpu())
         labels, scores = idx.numpy().astype(np.int32), score.numpy().astype(np.float32)
-        heads.to(backend.device)
     cols["label"] = labels
     cols["label_score"] = scores
     written = [_write(path, _structured(cols), prompts)]

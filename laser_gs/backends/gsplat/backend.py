@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from laser_gs.atomic import atomic_write_text
 from laser_gs.backends.gsplat.config import GsplatConfig, preset
-from laser_gs.backends.gsplat.model import create_params, empty_params, initial_points, pixel_footprint, sh_to_rgb
+from laser_gs.backends.gsplat.model import SH_C0, create_params, empty_params, initial_points, pixel_footprint, sh_to_rgb
 from laser_gs.backends.gsplat.raster import rasterize
 from laser_gs.backends.registry import MODEL_FILE, Backend, register_backend
 from laser_gs.data.cameras import Cameras
@@ -384,12 +384,23 @@ class GsplatBackend(Backend):
         return log
 
     # ------------------------------------------------------------------ export
+    @torch.no_grad()
+    def semantic_points(self, cameras: Cameras | None = None, views: list[int] | None = None) -> dict[str, Tensor]:
+        """The Gaussians' centres, base colours and (decoded) semantic outputs; cameras are not needed."""
+        p = self.params
+        out = {"xyz": p["means"].detach().cpu(),
+               "rgb": (SH_C0 * p["sh0"][:, 0].detach() + 0.5).clamp(0, 1).cpu()}
+        if self.heads is not None:
+            out["feature"] = self.heads.decode(self._embedding()).cpu()
+            out["label"] = self.heads.label(p["label"]).cpu()
+        return out
+
     def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,
-               color_by_label: bool = False, **options: Any) -> list[Path]:
+               color_by_label: bool = False, keep: Tensor | None = None, **options: Any) -> list[Path]:
         """3DGS PLY of the Gaussians with per-Gaussian labels (scene cameras in ``options`` are not needed)."""
         from laser_gs.export import export_gaussians
 
-        return export_gaussians(self, Path(path), prompts, text, color_by_label=color_by_label)
+        return export_gaussians(self, Path(path), prompts, text, color_by_label=color_by_label, keep=keep)
 
 
 __all__ = ["GsplatBackend", "build_config", "scale_steps"]

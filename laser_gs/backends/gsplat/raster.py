@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from laser_gs.memory import fit_chunk
+
 TILE = 8  # pixels per tile side; results do not depend on it (see module docstring)
 ALPHA_MIN = 1.0 / 255.0
 ALPHA_MAX = 0.999
@@ -237,7 +239,9 @@ def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, c
     proj = project(means, quats, scales, opacities, viewmat, K, width, height, near_plane)
     means2d = proj.means2d[None]
     proj.means2d = means2d[0]
-    img, alpha = rasterize_torch(proj, opacities, colors, width, height, background)
+    # a block element carries ~10 float temporaries plus its share of the channels
+    budget = fit_chunk(1 << 20, bytes_per_item=4 * (10 + colors.shape[-1] // 8), minimum=TILE * TILE * 8)
+    img, alpha = rasterize_torch(proj, opacities, colors, width, height, background, budget=budget)
     info = {"means2d": means2d, "radii": proj.radii[None], "width": width, "height": height, "n_cameras": 1,
             "gaussian_ids": None, "depths": proj.depths[None]}
     return img, alpha, info

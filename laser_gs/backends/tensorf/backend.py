@@ -29,6 +29,7 @@ from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.metrics import psnr
+from laser_gs.memory import fit_chunk
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, make_console, run_stages
 from laser_gs.training.rays import RayBatcher, step_generator
@@ -332,6 +333,8 @@ class TensoRFBackend(Backend):
         origins, dirs = cams.pixel_rays(index)
         origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
         n_samples, step_len = self._samples()
+        # ~512 floats per sample cover the field's features, MLP activations and point features
+        chunk = fit_chunk(chunk, bytes_per_item=n_samples * 512 * 4, minimum=64)
         rgb, depth, opacity, xs, ws, ids, codes = [], [], [], [], [], [], []
         for start in range(0, origins.shape[0], chunk):
             out = march(self.field, self.geometry, self.occupancy, origins[start:start + chunk],
@@ -397,15 +400,21 @@ class TensoRFBackend(Backend):
                     acc.setdefault(k, []).append(out[k].reshape(-1, out[k].shape[-1])[keep])
         return {k: torch.cat(v).cpu() for k, v in acc.items()}
 
+    def semantic_points(self, cameras: Cameras, views: list[int], scale: float = 0.25) -> dict[str, Tensor]:
+        """Expected-depth surface points of ``views`` (see :meth:`surface_points`)."""
+        return self.surface_points(cameras, views, scale)
+
     def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,
-               color_by_label: bool = False, views: list[int] | None = None, cameras: Cameras | None = None,
-               scale: float = 0.25, **options: Any) -> list[Path]:
+               color_by_label: bool = False, keep: Tensor | None = None, views: list[int] | None = None,
+               cameras: Cameras | None = None, scale: float = 0.25, **options: Any) -> list[Path]:
         """A labeled point cloud of the surfaces seen by ``views`` of ``cameras`` (x y z rgb label score)."""
         from laser_gs.export import export_points, point_labels
 
         if cameras is None or views is None:
             raise ValueError("tensorf export needs the scene cameras and views")
         pts = self.surface_points(cameras, views, scale)
+        if keep is not None:
+            pts = {k: v[keep] for k, v in pts.items()}
         labels = scores = None
         if text is not None and "feature" in pts:
             labels, scores = point_labels(pts["feature"], pts["label"], text.cpu())

@@ -1,0 +1,55 @@
+"""``laser segment``: open-vocabulary segmentation of rendered views with any prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cli.options import render_options
+from laser_gs.evaluation import DEFAULT_HEAD, HEADS
+from laser_gs.memory import set_memory_limit
+from laser_gs.prompts import parse_prompts, prompt_embeddings
+from laser_gs.run import open_run
+from laser_gs.segment import resolve_views, segment_view, write_segmentation
+
+
+@click.command("segment")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--prompts", required=True,
+              help="Comma-separated prompts, e.g. \"red mug,table\". The run's classes need no CLIP weights; "
+                   "other prompts are encoded with the run's CLIP text tower.")
+@click.option("--views", default="annotated", show_default=True,
+              help="'annotated', 'all', or comma-separated view indices such as 0,3.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: RUN/segment).")
+@click.option("--head", type=click.Choice(HEADS), default=DEFAULT_HEAD, show_default=True,
+              help="Rendered feature field, label volume, or their average (feature scored best on the "
+                   "synthetic scene, docs/benchmarks.md).")
+@render_options
+def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, head: str, device: str,
+                max_memory_gb: float | None) -> None:
+    """Segment views of a trained run with any text prompts.
+
+    Per view: NAME_labels.png (class colours), NAME_labels.npy (indices into the prompts), NAME_overlay.png
+    (segmentation over the render, with a legend) and NAME_relevancy_<i>_<prompt>.png per prompt.
+
+    \b
+    Example:
+      laser segment runs/demo --prompts "red apple,blue mug,wooden floor" --views 0,5
+    """
+    set_memory_limit(max_memory_gb)
+    names = parse_prompts(prompts)
+    config, backend, scene = open_run(run_dir, device)
+    indices = resolve_views(views, scene)
+    names, text = prompt_embeddings(backend, config, names)
+    out_dir = out_dir or run_dir / "segment"
+    columns = (TextColumn("segment"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("segment", total=len(indices))
+        for v in indices:
+            rgb, probs = segment_view(backend, scene.cameras, v, text, head)
+            write_segmentation(out_dir, scene.image_names[v], rgb, probs, names)
+            progress.advance(task)
+    click.echo(f"Wrote {len(indices)} view(s) x {3 + len(names)} files to {out_dir}")
