@@ -39,13 +39,17 @@ def _backend_help() -> str:
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Override the number of iterations.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")
-@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out (also after a crash or "
+                                            "kill: the result matches an uninterrupted run).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
+              help="Steps between checkpoints (default: the preset's; stage ends are always saved).")
 @click.option("--text-aug", is_flag=True,
               help="Turn on the paper's text augmentation loss (off by default: it lowered mIoU on our synthetic "
                    "scene, see docs/benchmarks.md).")
 @scene_load_options
 def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_dir: Path | None, preset: str,
-          iters: int | None, seed: int, clip_weights: Path | None, clip_mode: str, device: str, resume: bool, text_aug: bool, downscale: int | None, holdout: int | None,
+          iters: int | None, seed: int, clip_weights: Path | None, clip_mode: str, device: str, resume: bool,
+          checkpoint_every: int | None, text_aug: bool, downscale: int | None, holdout: int | None,
           background: str) -> None:
     """Train a backend on a scene and save the run (config, checkpoints) in --out.
 
@@ -63,6 +67,7 @@ def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_d
                        seed=seed, device=device, downscale=downscale, holdout=holdout, background=background,
                        backend_options={"clip_weights": str(clip_weights) if clip_weights else None,
                                         "clip_mode": clip_mode,
+                                        **({"checkpoint_every": checkpoint_every} if checkpoint_every else {}),
                                         **({"semantic": {"use_text_aug": True}} if text_aug else {})})
     prepare_run_dir(run_dir, config, resume=resume)
     model = backend_cls()

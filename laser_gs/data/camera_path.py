@@ -63,7 +63,7 @@ def spiral_path(cameras: Cameras, frames: int, turns: float = 2.0, forward_facin
         rz = float(torch.quantile((off @ axis).abs(), 0.9))
         ang = 2 * math.pi * turns * t
         eyes = (mean + torch.cos(ang)[:, None] * rx * right + torch.sin(ang)[:, None] * ry * up
-                + torch.sin(0.5 * ang)[:, None] * rz * axis)
+                + (0.5 * (1 - torch.cos(2 * math.pi * t)))[:, None] * rz * axis)  # in and back out once
     else:
         up = -down
         rel = centres - target

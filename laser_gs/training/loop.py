@@ -16,7 +16,9 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
+
+import torch
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -97,13 +99,20 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
                checkpoint: Callable[[int], None], checkpoint_every: int,
                evaluate: Callable[[int], dict[str, float]] | None = None, eval_every: int = 0,
                console: Console | None = None, max_bad_steps: int = 20,
-               on_stage_start: Callable[[Stage, int], None] | None = None, log: LoopLog | None = None) -> LoopLog:
+               on_stage_start: Callable[[Stage, int], None] | None = None, log: LoopLog | None = None,
+               state_ok: Callable[[], bool] | None = None) -> LoopLog:
     """Run ``step`` for every global step from ``start_step`` to the end of the last stage.
 
     ``checkpoint(it)`` saves the state *after* ``it`` steps (so a resume starts
     at ``it``). ``on_stage_start(stage, it)`` runs when a stage begins or is
     resumed (to set up optimizers and freezing). ``evaluate(it)`` adds
     metrics such as PSNR to the progress line every ``eval_every`` steps.
+
+    A step that reports ``applied=False`` (non-finite loss or gradient) changed
+    nothing and is logged; ``max_bad_steps`` of them in a row stop training with
+    :class:`TrainingDiverged`. The state is then checkpointed only if
+    ``state_ok()`` (e.g. all parameters finite) says it is good; otherwise the
+    last periodic checkpoint is the one to resume from.
     """
     console = console or make_console()
     log = log or LoopLog()
@@ -133,11 +142,14 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
                         log.skipped_steps += 1
                         console.log(f"step {it}: non-finite loss or gradient, step skipped")
                         if bad_in_row >= max_bad_steps:
-                            checkpoint(it)
+                            good = state_ok is None or state_ok()
+                            if good:
+                                checkpoint(it)
                             raise TrainingDiverged(
                                 f"training diverged: {bad_in_row} non-finite steps in a row at step {it}; "
-                                "the last good state is checkpointed. Lower the learning rates or check the input "
-                                "features for extreme values")
+                                + ("the current state is finite and checkpointed" if good else
+                                   "the parameters are no longer finite, so the last periodic checkpoint is kept")
+                                + ". Lower the learning rates or check the input features for extreme values")
                     done = it + 1
                     if evaluate is not None and eval_every and (done % eval_every == 0 or done == stage.end):
                         extra = evaluate(done)
@@ -166,3 +178,8 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
 
 def finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
+
+
+def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
+    """True when every tensor holds only finite values (the ``state_ok`` check of :func:`run_stages`)."""
+    return all(bool(torch.isfinite(t).all()) for t in tensors)

@@ -32,7 +32,7 @@ from laser_gs.errors import LaserError
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.metrics import psnr
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
-from laser_gs.training.loop import LoopLog, Stage, StepResult, make_console, run_stages
+from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
 from laser_gs.training.rays import step_generator
 from laser_gs.training.schedule import resolve_device, scale_steps, split_iterations
 from laser_gs.training.semantic import FeatureTargets, SemanticHeads, rgb_loss, semantic_losses
@@ -321,6 +321,11 @@ class GsplatBackend(Backend):
             if not torch.isfinite(loss):
                 return StepResult(applied=False)
             loss.backward()
+            if not all(torch.isfinite(self.params[k].grad).all() for k in GEOMETRY + COLOUR
+                       if self.params[k].grad is not None):
+                for opt in self.optimizers.values():
+                    opt.zero_grad(set_to_none=True)
+                return StepResult(applied=False)
             for k in GEOMETRY + COLOUR:
                 self.optimizers[k].step()
             for opt in self.optimizers.values():
@@ -375,7 +380,9 @@ class GsplatBackend(Backend):
 
         log = run_stages(stages, start, lambda it: step1(it) if it < n1 else step2(it), checkpoint,
                          cfg.checkpoint_every, evaluate=evaluate if cfg.eval_every else None,
-                         eval_every=cfg.eval_every, console=console)
+                         eval_every=cfg.eval_every, console=console,
+                         state_ok=lambda: all_finite(list(self.params.values()) + (
+                             list(self.heads.parameters()) if self.heads is not None else [])))
         self._trainable(())
         self.save(run_dir / MODEL_FILE)
         atomic_write_text(run_dir / "train_log.json", json.dumps(

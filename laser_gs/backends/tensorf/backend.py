@@ -31,7 +31,7 @@ from laser_gs.features.precomputed import FeatureSet
 from laser_gs.metrics import psnr
 from laser_gs.memory import fit_chunk
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
-from laser_gs.training.loop import LoopLog, Stage, StepResult, make_console, run_stages
+from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
 from laser_gs.training.rays import RayBatcher, step_generator
 from laser_gs.training.schedule import decayed_lr, resolve_device, scale_steps, split_iterations
 from laser_gs.training.semantic import FeatureTargets, SemanticHeads, rgb_loss, semantic_losses
@@ -289,7 +289,9 @@ class TensoRFBackend(Backend):
 
         log = run_stages(stages, start, step, checkpoint, cfg.checkpoint_every,
                          evaluate=evaluate if cfg.eval_every else None, eval_every=cfg.eval_every,
-                         console=console, on_stage_start=on_stage_start)
+                         console=console, on_stage_start=on_stage_start,
+                         state_ok=lambda: all_finite(list(self.field.parameters()) + (
+                             list(self.heads.parameters()) if self.heads is not None else [])))
         self.save(run_dir / MODEL_FILE)
         atomic_write_text(run_dir / "train_log.json", json.dumps(
             {"stage_seconds": log.stage_seconds, "history": log.history, "skipped_steps": log.skipped_steps,
