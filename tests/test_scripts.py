@@ -40,3 +40,12 @@ def test_bench_attention_quick(tmp_path):
     out = _run("bench_attention.py", "--quick", "--json", str(tmp_path / "att.json"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert (tmp_path / "att.json").is_file()
+
+
+def test_bench_preprocess_quick(tmp_path):
+    out = _run("bench_preprocess.py", "--quick", "--out", str(tmp_path / "p"), "--json", str(tmp_path / "p.json"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads((tmp_path / "p.json").read_text())
+    # a pyramid of hundreds of crops costs more than one dense pass, in time and in storage
+    assert data["pyramid"]["crops_per_view"] > 100
+    assert data["time_ratio"] > 1 and data["bytes_ratio"] > 1
