@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scene", type=Path, default=None, help="scene folder (default: generate the synthetic one)")
     ap.add_argument("--clip-weights", type=Path, default=None, help="real ViT-B/16 weights (default: tiny random)")
     ap.add_argument("--views", type=int, default=None, help="views to time (default: all; --quick: 2)")
+    ap.add_argument("--vit-b16-random", action="store_true",
+                    help="also time the real ViT-B/16 architecture with random weights (cost does not depend on "
+                         "the weight values): dense fully, the pyramid from the measured cost of a batch of crops "
+                         "times the number of crops")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_preprocess"))
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--quick", action="store_true")
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
         "dense_grid": list(np.array(grid.shape)),
     }
     result["dense_grid"] = [int(x) for x in result["dense_grid"]]
+    if args.vit_b16_random:
+        result["vit_b16_random"] = _vit_b16(scene, views, crops / k)
     print(f"dense:   {result['dense_seconds_per_view'] * 1000:8.1f} ms/view, "
           f"{result['dense_bytes_per_scene'] / 2**20:8.2f} MB/scene (grid {result['dense_grid']})")
     print(f"pyramid: {result['pyramid_seconds_per_view'] * 1000:8.1f} ms/view, "
@@ -91,11 +97,47 @@ def main(argv: list[str] | None = None) -> dict:
              f"{result['pyramid_seconds_per_view'] * 1000:.1f} | {result['pyramid_bytes_per_scene'] / 2**20:.2f} | "
              f"{crops / k:.0f} crops |\n"
              f"| ratio pyramid / dense | {result['time_ratio']:.1f}x | {result['bytes_ratio']:.1f}x | |")
+    if args.vit_b16_random:
+        vb = result["vit_b16_random"]
+        table += (f"\n| dense, ViT-B/16 architecture (random weights) | {vb['dense_seconds_per_view'] * 1000:.0f} | "
+                  f"{result['dense_bytes_per_scene'] / 2**20 * 512 / clip.dim:.2f} | 1 pass |\n"
+                  f"| patch pyramid, ViT-B/16 architecture, {vb['crops_timed']} crops timed, scaled to "
+                  f"{crops / k:.0f} | {vb['pyramid_seconds_per_view'] * 1000:.0f} | "
+                  f"{result['pyramid_bytes_per_scene'] / 2**20 * 512 / clip.dim:.2f} | {crops / k:.0f} crops |\n"
+                  f"| ratio pyramid / dense, ViT-B/16 | {vb['time_ratio']:.0f}x | {result['bytes_ratio']:.1f}x | |")
     append_doc(f"Preprocessing: dense CLIP vs patch pyramid ({scene.width}x{scene.height}, {k} views)",
-               "python scripts/bench_preprocess.py" + (f" --scene {args.scene}" if args.scene else ""), table,
+               " ".join(["python scripts/bench_preprocess.py", *(sys.argv[1:] if argv is None else argv)]), table,
                args.quick)
     write_json(args.json, result)
     return result
+
+
+def _vit_b16(scene, views: list[int], crops_per_view: float, timed: int = 32) -> dict:
+    """Dense and pyramid cost of the ViT-B/16 architecture (random init, real open_clip code path)."""
+    import open_clip
+    import torch
+
+    from laser_gs.features.dense_clip import DenseCLIP
+
+    model = open_clip.create_model("ViT-B-16-quickgelu", pretrained=None)
+    clip = DenseCLIP(model=model, tokenizer=open_clip.get_tokenizer("ViT-B-16"), mode="naclip",
+                     name="ViT-B-16 (random init)")
+    clip.encode_image(scene.images[views[0]])  # warm-up
+    t0 = time.perf_counter()
+    for v in views:
+        clip.encode_image(scene.images[v])
+    dense = (time.perf_counter() - t0) / len(views)
+    crops = torch.rand(timed, 3, clip.native_size, clip.native_size)
+    with torch.no_grad():
+        clip.model.encode_image(crops[:4])
+        t0 = time.perf_counter()
+        clip.model.encode_image(crops)
+    per_crop = (time.perf_counter() - t0) / timed
+    pyramid = per_crop * crops_per_view
+    print(f"ViT-B/16 (random init): dense {dense * 1000:.0f} ms/view, pyramid {pyramid:.1f} s/view "
+          f"({per_crop * 1000:.0f} ms per crop x {crops_per_view:.0f}), ratio {pyramid / dense:.0f}x")
+    return {"dense_seconds_per_view": dense, "seconds_per_crop": per_crop, "crops_timed": timed,
+            "pyramid_seconds_per_view": pyramid, "time_ratio": pyramid / dense}
 
 
 if __name__ == "__main__":
