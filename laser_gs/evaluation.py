@@ -60,6 +60,16 @@ def head_probabilities(outputs: dict[str, Tensor], text: Tensor, head: str, tau:
     return 0.5 * (p_feat + p_label)
 
 
+@torch.no_grad()
+def quick_miou(backend: Backend, scene: Scene, text: Tensor, head: str = DEFAULT_HEAD) -> float:
+    """mIoU of ``head`` on the annotated views (no pictures, no teacher): the training curves' metric."""
+    preds = {}
+    for v in scene.annotated_views:
+        out = backend.render(scene.cameras, v, head_outputs(head), text)
+        preds[v] = head_probabilities({k: o.cpu() for k, o in out.items()}, text.cpu(), head).argmax(dim=-1)
+    return float(segmentation_scores(preds, scene.gt_masks, scene.classes)["miou"])
+
+
 def time_render(backend: Backend, scene: Scene, view: int, outputs: tuple[str, ...], text: Tensor | None,
                 repeats: int = 2) -> float:
     """Seconds per frame of ``backend.render`` (best of ``repeats`` after one warm-up)."""

@@ -63,7 +63,8 @@ def write_json(path: Path | None, data: dict) -> None:
         Path(path).write_text(json.dumps(data, indent=2))
 
 
-def parse_common(doc: str, default_out: str, argv: list[str] | None = None) -> argparse.Namespace:
+def parse_common(doc: str, default_out: str, argv: list[str] | None = None,
+                 figures: bool = False) -> argparse.Namespace:
     """Arguments every backend benchmark takes: --scene --backends --preset --out --json --quick."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scene", type=Path, default=None, help="scene folder (default: generate a synthetic one)")
@@ -72,6 +73,8 @@ def parse_common(doc: str, default_out: str, argv: list[str] | None = None) -> a
     ap.add_argument("--out", type=Path, default=Path(default_out))
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny scene, few iterations)")
+    if figures:
+        ap.add_argument("--figures", type=Path, default=None, help="folder for PNG figures (default: OUT/figures)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     return args

@@ -24,6 +24,11 @@ def test_bench_backends_quick(tmp_path):
     for r in data["backends"].values():
         assert r["psnr"] > 0 and 0 <= r["miou"] <= 100 and r["render_ms_segmentation"] > 0
     assert data["gsplat_speedup_segmentation"] > 0
+    assert set(data["fps_vs_resolution"]) == {"tensorf", "gsplat"}
+    from PIL import Image
+
+    for name in ("curve_test_psnr.png", "fps_vs_resolution.png"):
+        assert Image.open(tmp_path / "b" / "figures" / name).size == (640, 400)
     assert (REPO / "docs" / "benchmarks.md").read_text() == doc_before, "--quick must not touch the docs"
 
 

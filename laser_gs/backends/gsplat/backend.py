@@ -30,6 +30,7 @@ from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.errors import LaserError
 from laser_gs.features.precomputed import FeatureSet
+from laser_gs.evaluation import quick_miou
 from laser_gs.metrics import psnr
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
@@ -341,23 +342,31 @@ class GsplatBackend(Backend):
             j = it - n1
             joint = j >= sem.joint_start
             self._trainable(SEMANTIC + (COLOUR if joint else ()))
-            v = pick_view(it)
-            viewmat, K, W, H = _scaled_camera(cams, v, cfg.semantic_scale)
-            img, _ = self._raster(viewmat, K, W, H, rgb=joint, semantic=True)
             gen = step_generator(seed, it, stream=1)
-            pick = torch.randperm(W * H, generator=gen)[: cfg.semantic_rays].to(self.device)
-            py, px = pick // W, pick % W
-            u = (px.float() + 0.5) * scene.width / W
-            vv = (py.float() + 0.5) * scene.height / H
-            view = torch.full_like(pick, v)
-            clip, aug = targets.sample(view, u, vv)
-            h = img["h"].reshape(-1, img["h"].shape[-1])[pick]
-            code = img["code"].reshape(-1, img["code"].shape[-1])[pick]
-            loss, parts = semantic_losses(self.heads, sem, j, h, code, clip, aug, targets.text)
+            n_views = min(cfg.semantic_views, len(train_views))
+            views = [train_views[int(i)] for i in torch.randperm(len(train_views), generator=gen)[:n_views]]
+            hs, codes, clips, augs, mses = [], [], [], [], []
+            for v in views:  # a few views per step: the shared heads see more than one viewpoint per update
+                viewmat, K, W, H = _scaled_camera(cams, v, cfg.semantic_scale)
+                img, _ = self._raster(viewmat, K, W, H, rgb=joint, semantic=True)
+                pick = torch.randperm(W * H, generator=gen)[: cfg.semantic_rays // n_views].to(self.device)
+                py, px = pick // W, pick % W
+                u = (px.float() + 0.5) * scene.width / W
+                vv = (py.float() + 0.5) * scene.height / H
+                clip, aug = targets.sample(torch.full_like(pick, v), u, vv)
+                clips.append(clip)
+                augs.append(aug)
+                hs.append(img["h"].reshape(-1, img["h"].shape[-1])[pick])
+                codes.append(img["code"].reshape(-1, img["code"].shape[-1])[pick])
+                if joint:
+                    small = torch.nn.functional.interpolate(images[v].permute(2, 0, 1)[None], size=(H, W),
+                                                            mode="area")[0].permute(1, 2, 0)
+                    mses.append(rgb_loss(img["rgb"], small))
+            aug = torch.cat(augs) if augs[0] is not None else None
+            loss, parts = semantic_losses(self.heads, sem, j, torch.cat(hs), torch.cat(codes), torch.cat(clips), aug,
+                                          targets.text)
             if joint:
-                small = torch.nn.functional.interpolate(images[v].permute(2, 0, 1)[None], size=(H, W),
-                                                        mode="area")[0].permute(1, 2, 0)
-                mse = rgb_loss(img["rgb"], small)
+                mse = torch.stack(mses).mean()
                 loss = loss + sem.w_rgb * mse
                 parts["psnr"] = -10 * math.log10(max(float(mse.detach()), 1e-10))
             if not torch.isfinite(loss):
@@ -376,7 +385,10 @@ class GsplatBackend(Backend):
         def evaluate(done: int) -> dict[str, float]:
             with torch.no_grad():
                 out = self.render(scene.cameras, eval_view, ("rgb",))
-            return {"test_psnr": psnr(out["rgb"].cpu(), scene.images[eval_view])}
+            metrics = {"test_psnr": psnr(out["rgb"].cpu(), scene.images[eval_view])}
+            if done > n1 and targets is not None and scene.annotated_views and targets.text is not None:
+                metrics["miou"] = quick_miou(self, scene, targets.text)  # for training curves
+            return metrics
 
         log = run_stages(stages, start, lambda it: step1(it) if it < n1 else step2(it), checkpoint,
                          cfg.checkpoint_every, evaluate=evaluate if cfg.eval_every else None,

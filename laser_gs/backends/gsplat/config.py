@@ -35,7 +35,8 @@ class GsplatConfig:
     prune_opa: float = 0.005  # refinement prunes Gaussians less opaque than this
     coarse_until: int = 0  # stage 1 steps before this render at half resolution (CPU preset)
     semantic_scale: float = 0.5  # stage 2 renders at this fraction of the resolution (CLIP targets are coarse)
-    semantic_rays: int = 4096  # pixels of that render used in the semantic losses
+    semantic_rays: int = 4096  # pixels per step used in the semantic losses, shared by the views
+    semantic_views: int = 1  # views rendered per stage-2 step
     checkpoint_every: int = 1000
     eval_every: int = 0
     semantic: SemanticConfig = field(default_factory=SemanticConfig)

@@ -28,6 +28,7 @@ from laser_gs.backends.tensorf.sampling import OccupancyGrid, ndc_aabb, ndc_rays
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
+from laser_gs.evaluation import quick_miou
 from laser_gs.metrics import psnr
 from laser_gs.memory import fit_chunk
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
@@ -285,7 +286,10 @@ class TensoRFBackend(Backend):
         def evaluate(done: int) -> dict[str, float]:
             with torch.no_grad():
                 out = self.render(scene.cameras, eval_view, ("rgb",))
-            return {"test_psnr": psnr(out["rgb"].cpu(), scene.images[eval_view])}
+            metrics = {"test_psnr": psnr(out["rgb"].cpu(), scene.images[eval_view])}
+            if done > n1 and targets is not None and scene.annotated_views and targets.text is not None:
+                metrics["miou"] = quick_miou(self, scene, targets.text)  # for training curves
+            return metrics
 
         log = run_stages(stages, start, step, checkpoint, cfg.checkpoint_every,
                          evaluate=evaluate if cfg.eval_every else None, eval_every=cfg.eval_every,
