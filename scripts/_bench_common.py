@@ -64,7 +64,7 @@ def write_json(path: Path | None, data: dict) -> None:
 
 
 def parse_common(doc: str, default_out: str, argv: list[str] | None = None,
-                 figures: bool = False) -> argparse.Namespace:
+                 figures: bool = False, sweeps: bool = False) -> argparse.Namespace:
     """Arguments every backend benchmark takes: --scene --backends --preset --out --json --quick."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scene", type=Path, default=None, help="scene folder (default: generate a synthetic one)")
@@ -73,9 +73,14 @@ def parse_common(doc: str, default_out: str, argv: list[str] | None = None,
     ap.add_argument("--out", type=Path, default=Path(default_out))
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--quick", action="store_true", help="CI-sized smoke run (tiny scene, few iterations)")
+    if sweeps:
+        ap.add_argument("--sweeps", action="store_true", help="also sweep alpha, beta, gamma (Tables 5, 6, 8)")
+        ap.add_argument("--sweeps-only", action="store_true", help="only the sweeps (implies --sweeps)")
     if figures:
         ap.add_argument("--figures", type=Path, default=None, help="folder for PNG figures (default: OUT/figures)")
     args = ap.parse_args(argv)
+    if sweeps and args.sweeps_only:
+        args.sweeps = True
     args.out.mkdir(parents=True, exist_ok=True)
     return args
 

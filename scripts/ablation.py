@@ -6,8 +6,9 @@ Stage 1 (reconstruction) is trained once per backend; every variant starts stage
 ``checkpoints/reconstruct_end.ckpt``, so rows differ only in the semantic modules:
 base distillation, + adapter, + SCT, + transient query attention, + label volume, + text
 augmentation (= the full method). Scores are the 3D-OVS mIoU / accuracy of the rendered feature
-head and of the default (ensemble) head on the annotated views. Full runs append to
-docs/benchmarks.md.
+head and of the label head on the annotated views. ``--sweeps`` adds the paper's Tables 5, 6 and 8
+on a reduced grid (alpha, beta, gamma each at 0, its default and 1, the others at their defaults;
+``--sweeps-only`` skips the module rows). Full runs append to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -61,8 +62,41 @@ def run_variant(base: Path, out: Path, options: dict) -> dict:
             "feature_accuracy": ev["heads"]["feature"]["accuracy"], "label_miou": ev["heads"]["label"]["miou"]}
 
 
+# The paper's Tables 5, 6 and 8 on a reduced grid: each ratio at its extremes (the default run is the middle).
+SWEEPS = {"alpha": (0.0, 1.0), "beta": (0.0, 1.0), "gamma": (0.0, 1.0)}
+DEFAULTS = {"alpha": 0.2, "beta": 0.3, "gamma": 0.5}
+FULL = dict(use_adapter=True, use_sct=True, use_attention=True, use_label=True, use_text_aug=False)
+
+
+def sweep_rows(backend: str, base: Path, out: Path, quick: bool) -> dict[str, dict[float, dict]]:
+    """mIoU for each ratio value, the others at their defaults (all modules but text augmentation)."""
+    rows: dict[str, dict[float, dict]] = {}
+    default = run_variant(base, out / f"{backend}_sweep_default", FULL)
+    for name, values in SWEEPS.items():
+        rows[name] = {DEFAULTS[name]: default}
+        for value in values[:1] if quick else values:
+            rows[name][value] = run_variant(base, out / f"{backend}_sweep_{name}_{value}", {**FULL, name: value})
+            print(backend, name, value, rows[name][value], flush=True)
+    return rows
+
+
+def sweep_table(results: dict, backends: list[str]) -> str:
+    lines = ["| ratio | value | " + " | ".join(f"{b} mIoU (feature) | {b} mIoU (label)" for b in backends) + " |",
+             "|---|---|" + "---|---|" * len(backends)]
+    for name in SWEEPS:
+        values = sorted(results["sweeps"][backends[0]][name])
+        for v in values:
+            cells = []
+            for b in backends:
+                r = results["sweeps"][b][name][v]
+                cells += [f"{r['feature_miou']:.1f}", f"{r['label_miou']:.1f}"]
+            mark = " (default)" if v == DEFAULTS[name] else ""
+            lines.append(f"| {name} | {v}{mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_common(__doc__, "runs/ablation", argv)
+    args = parse_common(__doc__, "runs/ablation", argv, sweeps=True)
     scene = ensure_scene(args)
     variants = VARIANTS[::5] if args.quick else VARIANTS
     results: dict = {"machine": machine(), "scene": str(scene), "backends": {}}
@@ -72,11 +106,24 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(base, ignore_errors=True)
             laser("train", "--backend", backend, "--scene", str(scene), "--out", str(base), "--preset", args.preset,
                   *(["--iters", "12"] if args.quick else []))
+        if args.sweeps:
+            results.setdefault("sweeps", {})[backend] = sweep_rows(backend, base, args.out, args.quick)
+            if args.sweeps_only:
+                continue
         rows = {}
         for i, (name, opts) in enumerate(variants):
             rows[name] = run_variant(base, args.out / f"{backend}_variant{i}", opts)
             print(backend, name, rows[name], flush=True)
         results["backends"][backend] = rows
+    if args.sweeps:
+        table = sweep_table(results, args.backends)
+        print(table)
+        append_doc("Ratio sweeps (paper Tables 5, 6, 8: alpha, beta, gamma) on a synthetic scene",
+                   f"python scripts/ablation.py --scene {scene} --preset {args.preset} --sweeps-only", table,
+                   args.quick)
+        if args.sweeps_only:
+            write_json(args.json, results)
+            return results
     header = "| variant | " + " | ".join(f"{b} mIoU (feature head) | {b} acc" for b in args.backends) + " |"
     lines = [header, "|---|" + "---|---|" * len(args.backends)]
     for name, _ in variants:

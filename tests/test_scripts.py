@@ -34,9 +34,13 @@ def test_bench_backends_quick(tmp_path):
 
 def test_ablation_quick(tmp_path):
     out = _run("ablation.py", "--quick", "--backends", "gsplat", "--out", str(tmp_path / "a"),
-               "--json", str(tmp_path / "a.json"))
+               "--json", str(tmp_path / "a.json"), "--sweeps")
     assert out.returncode == 0, out.stdout + out.stderr
-    rows = json.loads((tmp_path / "a.json").read_text())["backends"]["gsplat"]
+    data = json.loads((tmp_path / "a.json").read_text())
+    sweeps = data["sweeps"]["gsplat"]
+    assert set(sweeps) == {"alpha", "beta", "gamma"}
+    assert set(sweeps["alpha"]) == {"0.0", "0.2"} and set(sweeps["gamma"]) == {"0.0", "0.5"}
+    rows = data["backends"]["gsplat"]
     assert list(rows) == ["base distillation", "+ text augmentation (full)"]
     assert all(0 <= r["feature_miou"] <= 100 for r in rows.values())
 

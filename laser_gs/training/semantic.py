@@ -45,8 +45,9 @@ class SemanticConfig:
     w_sct: float = 1.0
     w_aug: float = 0.6
     w_rgb: float = 1.0
-    beta: float = 0.3
-    gamma: float = 0.5
+    alpha: float = 0.2  # adapter residual ratio (Eq. 8)
+    beta: float = 0.3  # SCT cross ratio (Eq. 9)
+    gamma: float = 0.5  # CLIP share of the label ensemble (Eq. 20)
     tau: float = 0.2
     lr_heads: float = 1e-3
     use_adapter: bool = True
@@ -76,11 +77,21 @@ class SemanticHeads(nn.Module):
 
     def __init__(self, cfg: SemanticConfig, dim: int):
         super().__init__()
-        self.cfg = cfg
         self.dim = dim
         self.attention = TransientQueryAttention(cfg.point_dim, embed_dim=cfg.embed_dim, out_dim=dim)
         self.label = LabelField(cfg.code_dim, dim)
-        self.adapter = Adapter(dim)
+        self.adapter = Adapter(dim, alpha=cfg.alpha)
+        self.cfg = cfg
+
+    @property
+    def cfg(self) -> SemanticConfig:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, value: SemanticConfig) -> None:
+        """Settings of this invocation (switches, ratios); a resumed run may change them, so alpha follows."""
+        self._cfg = value
+        self.adapter.alpha = value.alpha
 
     def point_embedding(self, x: Tensor, weight: Tensor | None = None, chunk: int = 65536) -> Tensor:
         """``[P, point_dim] -> [P, E]``: attention over the point set (or the query map alone when ablated)."""
