@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from laser_gs.data.cameras import Cameras
-from laser_gs.evaluation import DEFAULT_HEAD, evaluate_run, head_outputs
+from laser_gs.evaluation import DEFAULT_HEAD, evaluate_run, label_map_outputs
 from laser_gs.run import open_run
 
 
@@ -82,7 +82,7 @@ def bench_run(run_dir: Path, size: tuple[int, int] | None = None, frames: int = 
     views = scene.annotated_views or scene.splits.get("test") or [0]
     cams = scaled_cameras(scene.cameras, views, size)
     text = backend.text
-    seg = ("rgb",) + head_outputs(DEFAULT_HEAD) if text is not None else None
+    seg = ("rgb",) + label_map_outputs(DEFAULT_HEAD) if text is not None else None  # RGB + label map
     result: dict[str, Any] = {"run": str(run_dir), "backend": config.backend, "device": str(dev),
                               "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
                               else platform.processor() or platform.machine(),

@@ -44,6 +44,15 @@ def head_outputs(head: str) -> tuple[str, ...]:
     return {"feature": ("logits",), "label": ("label",), "ensemble": ("logits", "label")}[head]
 
 
+def label_map_outputs(head: str) -> tuple[str, ...]:
+    """The cheapest render outputs that give ``head``'s label map (what render-speed figures time).
+
+    The feature head's argmax needs only composited class scores (``segmentation``); the label and
+    ensemble heads need their probabilities.
+    """
+    return ("segmentation",) if head == "feature" else head_outputs(head)
+
+
 def head_probabilities(outputs: dict[str, Tensor], text: Tensor, head: str, tau: float = 0.2) -> Tensor:
     """``[H, W, C]`` class probabilities of one head from a render with ``logits`` (or ``feature``) and ``label``."""
     if head not in HEADS:
@@ -136,7 +145,7 @@ def evaluate_run(backend: Backend, scene: Scene, features: FeatureSet | None, te
             result["render_ms_rgb"] = 1000 * time_render(backend, scene, view, ("rgb",), None)
             result["render_fps"] = 1000 / result["render_ms_rgb"]
             if segment:
-                ms = 1000 * time_render(backend, scene, view, ("rgb",) + head_outputs(head), text)
+                ms = 1000 * time_render(backend, scene, view, ("rgb",) + label_map_outputs(head), text)
                 result["render_ms_segmentation"] = ms
                 result["render_fps_segmentation"] = 1000 / ms
     return result

@@ -53,6 +53,10 @@ def test_fit_improves_psnr_and_renders_semantics(generated, tmp_path):
     assert torch.allclose(out["logits"], full, atol=1e-4)
     alone = backend.render(scene.cameras, 0, ("logits",), backend.text)["logits"]  # cached embedding
     assert torch.allclose(alone, out["logits"], atol=1e-5)
+    seg = backend.render(scene.cameras, 0, ("segmentation",), backend.text)["segmentation"]
+    top2 = out["logits"].topk(2, dim=-1).values
+    clear = (top2[..., 0] - top2[..., 1]) > 1e-4  # away from ties, the C-channel label map is the argmax
+    assert torch.equal(seg[clear], out["logits"].argmax(-1)[clear]) and clear.float().mean() > 0.9
     _, start = _fit(scene_dir, tmp_path / "start", 1, features=False)
     before = psnr(start.render(scene.cameras, 0)["rgb"], scene.images[0])
     after = psnr(out["rgb"], scene.images[0])

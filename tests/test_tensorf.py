@@ -78,6 +78,10 @@ def test_render_outputs_and_reload(generated, tmp_path):
     assert out["feature"].shape == (H, W, 32) and out["logits"].shape == (H, W, len(scene.classes))
     assert torch.allclose(out["label"].sum(-1), torch.ones(H, W), atol=1e-4)
     assert torch.allclose(out["logits"], segmentation_logits(out["feature"], text), atol=1e-4)
+    seg = backend.render(scene.cameras, 1, ("segmentation",), text)["segmentation"]
+    top2 = out["logits"].topk(2, dim=-1).values
+    clear = (top2[..., 0] - top2[..., 1]) > 1e-4
+    assert torch.equal(seg[clear], out["logits"].argmax(-1)[clear]) and clear.float().mean() > 0.9
     again = TensoRFBackend.load(tmp_path / "run" / MODEL_FILE)
     out2 = again.render(scene.cameras, 1, ("rgb", "feature"), text)
     assert torch.allclose(out["rgb"], out2["rgb"], atol=1e-6)

@@ -38,7 +38,7 @@ BUILTIN_MODULES: dict[str, str] = {
 MODEL_FILE = "model.ckpt"
 
 #: Names of the outputs :meth:`Backend.render` may return.
-RENDER_OUTPUTS = ("rgb", "depth", "feature", "label", "logits")
+RENDER_OUTPUTS = ("rgb", "depth", "feature", "label", "logits", "segmentation")
 
 
 class Backend(abc.ABC):
@@ -74,8 +74,10 @@ class Backend(abc.ABC):
 
         Outputs: ``rgb`` ``[H, W, 3]``, ``depth`` ``[H, W]``, ``feature`` ``[H, W, D]`` (rendered CLIP
         feature), ``label`` ``[H, W, D]`` (label-volume distribution), ``logits`` ``[H, W, C]`` (cosine
-        of the feature against ``text`` ``[C, D]``, computed without forming ``feature`` where possible).
-        Backends compute only what is asked for, so ``("rgb", "logits")`` is the cheap segmentation path.
+        of the feature against ``text`` ``[C, D]``, computed without forming ``feature`` where possible),
+        ``segmentation`` ``[H, W]`` int64 (argmax of ``logits``: the label map, which backends may get
+        from C composited class scores). Backends compute only what is asked for, so
+        ``("rgb", "segmentation")`` is the cheapest way to a picture and its label map.
         """
 
     def model_state(self) -> dict[str, Any]:

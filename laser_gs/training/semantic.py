@@ -103,6 +103,16 @@ class SemanticHeads(nn.Module):
         """Composited ``[..., E]`` -> CLIP-space features ``[..., D]``."""
         return self.attention.decode(h)
 
+    def class_directions(self, text: Tensor) -> Tensor:
+        """``[C, E]`` rows ``U^T t_c / |t_c|``: ``h @ rows.T`` are the decoded features' dot products with the text.
+
+        Per point these scores composite like colours, and a pixel's argmax over them is the argmax
+        of its cosine logits (the feature norm is a common positive factor), so a label map needs
+        C channels, not E.
+        """
+        U = self.attention.unzip.weight  # [D, E]
+        return F.normalize(text.to(U.dtype), dim=-1) @ U
+
     def feature_logits(self, h: Tensor, text: Tensor) -> Tensor:
         """Cosine logits ``cos(decode(h), T)`` ``[..., C]`` without forming the ``D``-dim features.
 
@@ -111,8 +121,7 @@ class SemanticHeads(nn.Module):
         multiply-adds, the same result as :func:`segmentation_logits` on :meth:`decode` up to rounding.
         """
         U = self.attention.unzip.weight  # [D, E]
-        t = F.normalize(text.to(U.dtype), dim=-1)
-        proj = h @ (t @ U).T  # [..., C]
+        proj = h @ self.class_directions(text).T  # [..., C]
         norm2 = ((h @ (U.T @ U)) * h).sum(-1, keepdim=True)
         return proj / norm2.clamp_min(1e-24).sqrt()
 

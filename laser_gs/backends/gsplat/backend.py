@@ -116,10 +116,12 @@ class GsplatBackend(Backend):
         return h
 
     def _raster(self, viewmat: Tensor, K: Tensor, W: int, H: int, rgb: bool, semantic: bool,
-                degree: int | None = None, label: bool | None = None) -> tuple[dict[str, Tensor], dict]:
+                degree: int | None = None, label: bool | None = None,
+                class_scores: Tensor | None = None) -> tuple[dict[str, Tensor], dict]:
         """Rasterize the requested channel groups in one pass; returns images ``[H, W, k]`` and info.
 
-        ``semantic`` adds the attention outputs ``h``; ``label`` (default: same as ``semantic``) the label codes.
+        ``semantic`` adds the attention outputs ``h``; ``label`` (default: same as ``semantic``) the label
+        codes; ``class_scores`` ``[N, C]`` per-Gaussian class scores (channel group ``scores``).
         """
         p = self.params
         label = semantic if label is None else label
@@ -127,6 +129,9 @@ class GsplatBackend(Backend):
         if rgb:
             parts.append(self._rgb(viewmat, self.sh_degree if degree is None else degree))
             names.append(("rgb", 3))
+        if class_scores is not None:
+            parts.append(class_scores)
+            names.append(("scores", class_scores.shape[1]))
         if semantic:
             h = self._embedding()
             parts.append(h)
@@ -150,22 +155,28 @@ class GsplatBackend(Backend):
     def render(self, cameras: Cameras, index: int, outputs: tuple[str, ...] = ("rgb",),
                text: Tensor | None = None) -> dict[str, Tensor]:
         want = set(outputs)
-        semantic = bool(want & {"feature", "label", "logits"})
+        semantic = bool(want & {"feature", "label", "logits", "segmentation"})
         if semantic and self.heads is None:
             raise LaserError("this run was trained without features (--features none); it has no semantic outputs")
-        if "logits" in want and text is None:
-            raise ValueError("logits need text embeddings")
+        if want & {"logits", "segmentation"} and text is None:
+            raise ValueError("logits and segmentation need text embeddings")
         cams = cameras.to(self.device)
         viewmat, K, W, H = _scaled_camera(cams, index, 1.0)
+        scores = None
+        if "segmentation" in want and "logits" not in want:  # C channels instead of E (see class_directions)
+            scores = self._embedding() @ self.heads.class_directions(text.to(self.device)).T
         img, _ = self._raster(viewmat, K, W, H, rgb="rgb" in want, semantic=bool(want & {"feature", "logits"}),
-                              label="label" in want)
+                              label="label" in want, class_scores=scores)
         result: dict[str, Tensor] = {}
+        if scores is not None:
+            result["segmentation"] = img["scores"].argmax(dim=-1)
         if "rgb" in img:
             result["rgb"] = img["rgb"]
         if "feature" in want:
             result["feature"] = self.heads.decode(img["h"])
         if "logits" in want:
             result["logits"] = self.heads.feature_logits(img["h"], text.to(self.device))
+            result["segmentation"] = result["logits"].argmax(dim=-1)
         if "label" in want:
             result["label"] = self.heads.label(img["code"])
         if "depth" in want:

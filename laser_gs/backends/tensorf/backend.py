@@ -328,12 +328,12 @@ class TensoRFBackend(Backend):
                text: Tensor | None = None, chunk: int = 8192) -> dict[str, Tensor]:
         """Render one camera. Semantic outputs pool the attention over all points of the image."""
         want = set(outputs)
-        semantic = bool(want & {"feature", "label", "logits"})
+        semantic = bool(want & {"feature", "label", "logits", "segmentation"})
         if semantic and self.heads is None:
             from laser_gs.errors import LaserError
             raise LaserError("this run was trained without features (--features none); it has no semantic outputs")
-        if "logits" in want and text is None:
-            raise ValueError("logits need text embeddings")
+        if want & {"logits", "segmentation"} and text is None:
+            raise ValueError("logits and segmentation need text embeddings")
         cams = cameras.to(self.device)
         H, W = cams.height, cams.width
         origins, dirs = cams.pixel_rays(index)
@@ -369,6 +369,9 @@ class TensoRFBackend(Backend):
                 result["label"] = self.heads.label(composite(torch.cat(codes), w, ray_id, H * W)).view(H, W, -1)
             if "logits" in want:
                 result["logits"] = self.heads.feature_logits(h, text.to(self.device)).view(H, W, -1)
+                result["segmentation"] = result["logits"].argmax(dim=-1)
+            elif "segmentation" in want:  # the argmax needs only the C class scores
+                result["segmentation"] = (h @ self.heads.class_directions(text.to(self.device)).T).argmax(-1).view(H, W)
         return {k: v for k, v in result.items() if k in want}
 
     @torch.no_grad()
