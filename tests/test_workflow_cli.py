@@ -285,3 +285,23 @@ def test_max_memory_gb_caps_chunks_without_changing_results(runs):
     assert torch.allclose(ref["logits"], capped["logits"], atol=1e-4)
     res = CliRunner().invoke(laser, ["eval", str(runs["tensorf"]), "--no-timing", "--max-memory-gb", "0"])
     assert res.exit_code == 2
+
+
+def test_corrupted_model_and_escaping_scene_paths_are_refused_by_the_cli(runs, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    broken = tmp_path / "run"
+    shutil.copytree(runs["gsplat"], broken)
+    data = bytearray((broken / "model.ckpt").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    (broken / "model.ckpt").write_bytes(bytes(data))
+    res = CliRunner().invoke(laser, ["eval", str(broken), "--no-timing"])
+    assert res.exit_code == 2 and "model.ckpt" in res.output and "Traceback" not in res.output
+    scene = tmp_path / "evil"
+    scene.mkdir()
+    (scene / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 0.7, "frames": [
+        {"file_path": "../../etc/passwd", "transform_matrix": np.eye(4).tolist()}]}))
+    res = CliRunner().invoke(laser, ["inspect", str(scene)])
+    assert res.exit_code == 2 and "outside the scene folder" in res.output
