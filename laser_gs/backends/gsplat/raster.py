@@ -155,6 +155,10 @@ def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: i
     # per-Gaussian quadratic coefficients, completed per tile below (they depend on the tile origin)
     # what each (tile, Gaussian) pair reads, packed so a block needs one gather: mean x, y, conic a, b, c, ln o
     packed = torch.cat([proj.means2d, proj.conics, torch.log(opacities.clamp_min(1e-12))[:, None]], dim=-1)
+    # row N is a padding Gaussian with ln o = -1e4 (alpha exactly 0), so padded slots need no mask
+    pad = colors.shape[0]
+    packed = torch.cat([packed, packed.new_tensor([[0.0, 0.0, 0.0, 0.0, 0.0, -1e4]])])
+    colors_padded = torch.cat([colors, colors.new_zeros(1, K)])
     active = (counts > 0).nonzero()[:, 0]
     active = active[torch.argsort(counts[active])]  # similar lengths share a chunk
     rows_out, rows_alpha, rows_ids = [], [], []
@@ -167,7 +171,7 @@ def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: i
         rank = torch.arange(L, device=dev)
         valid = rank[None, :] < counts[chunk][:, None]  # [n, L]
         idx = gid[(starts[chunk][:, None] + rank[None, :]).clamp(max=max(0, gid.shape[0] - 1))]
-        idx = torch.where(valid, idx, torch.zeros_like(idx))
+        idx = torch.where(valid, idx, torch.full_like(idx, pad))
         origin = tile_xy[chunk]  # [n, 2]
         T = colors.new_ones(len(chunk), P)
         done = torch.zeros(len(chunk), P, dtype=torch.bool, device=dev)
@@ -187,17 +191,21 @@ def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: i
             coeff = torch.stack([0.5 * ga, gb, 0.5 * gc, -(ga * mx + gb * my), -(gb * mx + gc * my),
                                  0.5 * ga * mx * mx + gb * mx * my + 0.5 * gc * my * my - q[..., 5]], -1)
             alpha = torch.exp(-(coeff @ mono)).clamp(max=ALPHA_MAX)  # [n, l, P]
-            use = valid[live, s:s + block, None] & (alpha >= ALPHA_MIN)
-            alpha = torch.where(use, alpha, torch.zeros_like(alpha))
+            alpha = torch.where(alpha >= ALPHA_MIN, alpha, 0.0)
             T_live, done_live = T[live], done[live]
-            T_after = T_live[:, None, :] * torch.cumprod(1.0 - alpha, dim=1)
-            keep = (T_after > T_MIN) & ~done_live[:, None, :]
-            w = -torch.diff(T_after, dim=1, prepend=T_live[:, None, :]) * keep
-            parts.append(torch.bmm(w.transpose(1, 2), colors[g]))
+            T_start = torch.where(done_live, 0.0, T_live)  # finished pixels take nothing more
+            T_after = T_start[:, None, :] * torch.cumprod(1.0 - alpha, dim=1)
+            # a pixel stops before the Gaussian that would bring its transmittance to T_MIN; T_after never
+            # increases along the depth axis, so the kept Gaussians are a prefix
+            keep = T_after > T_MIN
+            T_prev = torch.cat([T_start[:, None, :], T_after[:, :-1]], dim=1)
+            w = (T_prev - T_after) * keep  # w_i = T_{i-1} alpha_i
+            parts.append(torch.bmm(w.transpose(1, 2), colors_padded[g]))
             part_rows.append(live)
-            # transmittance after the last Gaussian kept (a pixel stops before the one that would end it)
-            T_kept = torch.where(keep, T_after, torch.full_like(T_after, float("inf"))).amin(dim=1)
-            T = T.index_copy(0, live, torch.minimum(T_live, T_kept))
+            n_keep = keep.sum(dim=1)  # transmittance after the last kept Gaussian
+            last = T_after.gather(1, (n_keep - 1).clamp_min(0)[:, None, :])[:, 0]
+            T_new = torch.where(n_keep > 0, last, T_start)
+            T = T.index_copy(0, live, torch.where(done_live, T_live, T_new))
             done = done.index_copy(0, live, done_live | (T_after[:, -1] <= T_MIN))
         acc = colors.new_zeros(len(chunk), P, K).index_add(0, torch.cat(part_rows), torch.cat(parts))
         rows_out.append(acc)
