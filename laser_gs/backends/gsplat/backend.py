@@ -35,7 +35,7 @@ from laser_gs.metrics import psnr
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
 from laser_gs.training.rays import step_generator
-from laser_gs.training.schedule import resolve_device, scale_steps, split_iterations
+from laser_gs.training.schedule import decayed_lr, resolve_device, scale_steps, split_iterations
 from laser_gs.training.semantic import FeatureTargets, SemanticHeads, rgb_loss, semantic_losses
 from laser_gs.training.ssim import ssim
 
@@ -353,6 +353,12 @@ class GsplatBackend(Backend):
             j = it - n1
             joint = j >= sem.joint_start
             self._trainable(SEMANTIC + (COLOUR if joint else ()))
+            decay = decayed_lr(1.0, cfg.semantic_lr_decay, j, n2)  # the same multiplicative decay as tensorf
+            for k in SEMANTIC + COLOUR:
+                for grp in self.optimizers[k].param_groups:
+                    grp["lr"] = grp["initial_lr"] * decay
+            for grp in self.heads_optimizer.param_groups:
+                grp["lr"] = sem.lr_heads * decay
             gen = step_generator(seed, it, stream=1)
             n_views = min(cfg.semantic_views, len(train_views))
             views = [train_views[int(i)] for i in torch.randperm(len(train_views), generator=gen)[:n_views]]

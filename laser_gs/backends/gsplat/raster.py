@@ -199,15 +199,15 @@ def rasterize_torch(proj: Projected, opacities: Tensor, colors: Tensor, width: i
             # increases along the depth axis, so the kept Gaussians are a prefix
             keep = T_after > T_MIN
             T_prev = torch.cat([T_start[:, None, :], T_after[:, :-1]], dim=1)
-            w = (T_prev - T_after) * keep  # w_i = T_{i-1} alpha_i
-            parts.append(torch.bmm(w.transpose(1, 2), colors_padded[g]))
+            w = torch.where(keep, T_prev - T_after, 0.0)  # w_i = T_{i-1} alpha_i
+            parts.append(torch.bmm(colors_padded[g].transpose(1, 2), w))  # [n, K, P]: w stays contiguous
             part_rows.append(live)
             n_keep = keep.sum(dim=1)  # transmittance after the last kept Gaussian
             last = T_after.gather(1, (n_keep - 1).clamp_min(0)[:, None, :])[:, 0]
             T_new = torch.where(n_keep > 0, last, T_start)
             T = T.index_copy(0, live, torch.where(done_live, T_live, T_new))
             done = done.index_copy(0, live, done_live | (T_after[:, -1] <= T_MIN))
-        acc = colors.new_zeros(len(chunk), P, K).index_add(0, torch.cat(part_rows), torch.cat(parts))
+        acc = colors.new_zeros(len(chunk), K, P).index_add(0, torch.cat(part_rows), torch.cat(parts)).transpose(1, 2)
         rows_out.append(acc)
         rows_alpha.append(1.0 - T)
         rows_ids.append(chunk)
