@@ -121,7 +121,8 @@ def _figures(args, results: dict) -> dict[str, str]:
     results["fps_vs_resolution"] = {b: dict(zip(["kilopixels", "fps"], v)) for b, v in speed.items()}
     if speed:
         path = fig_dir / "fps_vs_resolution.png"
-        write_png(path, line_plot(speed, "RGB + segmentation frames per second", "kilopixels per frame", "FPS"))
+        write_png(path, line_plot(speed, "RGB + segmentation frames per second (log-log)", "kilopixels per frame",
+                                  "FPS", log_x=True, log_y=True))
         written["FPS vs resolution"] = path
     doc_dir = Path(__file__).resolve().parents[1] / "docs"
     return {k: str(os.path.relpath(v, doc_dir)) for k, v in written.items()}

@@ -151,10 +151,13 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
                                    "the parameters are no longer finite, so the last periodic checkpoint is kept")
                                 + ". Lower the learning rates or check the input features for extreme values")
                     done = it + 1
+                    evaluated: dict[str, float] = {}
                     if evaluate is not None and eval_every and (done % eval_every == 0 or done == stage.end):
-                        extra = evaluate(done)
-                    if done % 25 == 0 or done == stage.end:
-                        log.history.append({"step": done, "time": time.perf_counter() - t0, **last_losses, **extra})
+                        extra = evaluated = evaluate(done)
+                    if done % 25 == 0 or done == stage.end or evaluated:
+                        # evaluation metrics only where they were measured (the bar keeps showing the last ones)
+                        log.history.append({"step": done, "time": time.perf_counter() - t0, **last_losses,
+                                            **evaluated})
                     bar.update(task, completed=done - stage.start, info=_fmt({**last_losses, **extra}))
                     if not console.is_terminal and (done - stage.start) % max(1, stage.iters // 10) == 0:
                         # no live bar in logs and CI: a line every 10% instead
