@@ -36,3 +36,22 @@ def fit_chunk(default: int, bytes_per_item: int, minimum: int = 1) -> int:
     if _limit_bytes is None:
         return default
     return max(minimum, min(default, (_limit_bytes // 2) // max(1, bytes_per_item)))
+
+
+def peak_memory_mb(device) -> float:
+    """Peak memory of this process so far: the CUDA allocator's peak on GPU, peak RSS (VmHWM) on CPU."""
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        from pathlib import Path
+
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = log["resolved_config"]
         iters = {"reconstruct": cfg["iters"], "semantics": cfg["semantic"]["iters"]}
         results["backends"][backend] = {
-            "train_wall_s": wall, "stage_seconds": log["stage_seconds"],
+            "train_wall_s": wall, "stage_seconds": log["stage_seconds"], "train_peak_mb": log.get("peak_memory_mb"),
             "s_per_iter": {k: v / max(1, iters.get(k, 1)) for k, v in log["stage_seconds"].items()},
             "psnr": ev["psnr"], "miou": ev.get("miou"), "accuracy": ev.get("accuracy"), "head": ev.get("head"),
             "heads": {k: v["miou"] for k, v in ev.get("heads", {}).items()},
@@ -58,13 +58,14 @@ def main(argv: list[str] | None = None) -> dict:
         results["gsplat_speedup_segmentation"] = bench["tensorf"]["ms_segmentation"] / bench["gsplat"]["ms_segmentation"]
         results["gsplat_speedup_rgb"] = bench["tensorf"]["ms_rgb"] / bench["gsplat"]["ms_rgb"]
     rows = ["| backend | train s (stage 1 / 2) | s/iter (1 / 2) | PSNR dB | mIoU % | acc % | teacher mIoU % | "
-            "RGB ms | RGB+seg ms | peak MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+            "RGB ms | RGB+seg ms | render peak MB | train peak MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for b, r in results["backends"].items():
         st, sp = r["stage_seconds"], r["s_per_iter"]
         rows.append(f"| {b} | {st.get('reconstruct', 0):.0f} / {st.get('semantics', 0):.0f} | "
                     f"{sp.get('reconstruct', 0):.3f} / {sp.get('semantics', 0):.3f} | {r['psnr']:.2f} | "
                     f"{r['miou'] or 0:.1f} | {r['accuracy'] or 0:.1f} | {r['teacher_miou'] or 0:.1f} | "
-                    f"{r['render_ms_rgb']:.0f} | {r['render_ms_segmentation'] or 0:.0f} | {r.get('peak_mb') or 0:.0f} |")
+                    f"{r['render_ms_rgb']:.0f} | {r['render_ms_segmentation'] or 0:.0f} | {r.get('peak_mb') or 0:.0f} | "
+                    + (f"{r['train_peak_mb']:.0f} |" if r.get("train_peak_mb") else "- |"))
     if "gsplat_speedup_segmentation" in results:
         rows.append(f"\ngsplat renders RGB + segmentation {results['gsplat_speedup_segmentation']:.1f}x and RGB "
                     f"{results['gsplat_speedup_rgb']:.1f}x faster than tensorf here.")

@@ -24,6 +24,7 @@ def test_bench_backends_quick(tmp_path):
     for r in data["backends"].values():
         assert r["psnr"] > 0 and 0 <= r["miou"] <= 100 and r["render_ms_segmentation"] > 0
     assert data["gsplat_speedup_segmentation"] > 0
+    assert all(r["train_peak_mb"] > 0 for r in data["backends"].values())
     assert set(data["fps_vs_resolution"]) == {"tensorf", "gsplat"}
     from PIL import Image
 

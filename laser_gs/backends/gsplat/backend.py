@@ -31,6 +31,7 @@ from laser_gs.data.scene import Scene
 from laser_gs.errors import LaserError
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.evaluation import quick_miou
+from laser_gs.memory import peak_memory_mb
 from laser_gs.metrics import psnr
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
@@ -416,6 +417,7 @@ class GsplatBackend(Backend):
         self.save(run_dir / MODEL_FILE)
         atomic_write_text(run_dir / "train_log.json", json.dumps(
             {"stage_seconds": log.stage_seconds, "history": log.history, "skipped_steps": log.skipped_steps,
+             "peak_memory_mb": peak_memory_mb(self.device),
              "gaussians": int(self.params["means"].shape[0]), "resolved_config": cfg.to_dict()}, indent=2))
         return log
 

@@ -29,8 +29,8 @@ from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.evaluation import quick_miou
+from laser_gs.memory import fit_chunk, peak_memory_mb
 from laser_gs.metrics import psnr
-from laser_gs.memory import fit_chunk
 from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
 from laser_gs.training.rays import RayBatcher, step_generator
@@ -299,6 +299,7 @@ class TensoRFBackend(Backend):
         self.save(run_dir / MODEL_FILE)
         atomic_write_text(run_dir / "train_log.json", json.dumps(
             {"stage_seconds": log.stage_seconds, "history": log.history, "skipped_steps": log.skipped_steps,
+             "peak_memory_mb": peak_memory_mb(self.device),
              "resolved_config": cfg.to_dict()}, indent=2))
         return log
 
