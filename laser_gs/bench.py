@@ -11,6 +11,7 @@ import torch
 
 from laser_gs.data.cameras import Cameras
 from laser_gs.evaluation import DEFAULT_HEAD, evaluate_run, label_map_outputs
+from laser_gs.memory import peak_memory_mb
 from laser_gs.run import open_run
 
 
@@ -44,17 +45,7 @@ class PeakMemory:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.device.type == "cuda":
-            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2 ** 20
-            return
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peak_mb = int(line.split()[1]) / 1024
-        except OSError:
-            import resource
-
-            self.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self.peak_mb = peak_memory_mb(self.device)
 
 
 def _sync(device: torch.device) -> None:
