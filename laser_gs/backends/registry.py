@@ -88,6 +88,17 @@ class Backend(abc.ABC):
         """Rebuild the model from :meth:`model_state` output (on ``self.device``)."""
         raise NotImplementedError
 
+    def _load_weights(self, parts: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Load ``(module, state_dict)`` pairs; a shape or key mismatch is a :class:`CheckpointError`."""
+        from laser_gs.training.checkpoint import CheckpointError
+
+        try:
+            for module, state in parts:
+                module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"the checkpoint does not match this laser_gs's {self.name} model (written by "
+                                  f"another version?): {str(exc).splitlines()[0]}; retrain the run") from None
+
     def save(self, path: Path) -> None:
         """Write a checkpoint (atomically, checksummed) of :meth:`model_state`."""
         from laser_gs.training.checkpoint import save_checkpoint

@@ -33,7 +33,7 @@ from laser_gs.features.precomputed import FeatureSet
 from laser_gs.evaluation import quick_miou
 from laser_gs.memory import peak_memory_mb
 from laser_gs.metrics import psnr
-from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
+from laser_gs.training.checkpoint import load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
 from laser_gs.training.rays import step_generator
 from laser_gs.training.schedule import decayed_lr, resolve_device, scale_steps, split_iterations
@@ -209,13 +209,8 @@ class GsplatBackend(Backend):
         self.params = empty_params(int(state["n"]), self.cfg.sh_degree, sem.point_dim, sem.code_dim)
         dim = int(state["dim"])
         self.heads = SemanticHeads(sem, dim).to(self.device) if dim else None
-        try:
-            self.params.load_state_dict(state["params"])
-            if self.heads is not None:
-                self.heads.load_state_dict(state["heads"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"the checkpoint does not match this laser_gs's gsplat model (written by another "
-                                  f"version?): {str(exc).splitlines()[0]}; retrain the run") from None
+        self._load_weights([(self.params, state["params"])]
+                           + ([(self.heads, state["heads"])] if self.heads is not None else []))
         self.params = self.params.to(self.device)
         self.background = float(state["background"])
         self.sh_degree = int(state["sh_degree"])

@@ -31,7 +31,7 @@ from laser_gs.features.precomputed import FeatureSet
 from laser_gs.evaluation import quick_miou
 from laser_gs.memory import fit_chunk, peak_memory_mb
 from laser_gs.metrics import psnr
-from laser_gs.training.checkpoint import CheckpointError, load_latest, save_step
+from laser_gs.training.checkpoint import load_latest, save_step
 from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
 from laser_gs.training.rays import RayBatcher, step_generator
 from laser_gs.training.schedule import decayed_lr, resolve_device, scale_steps, split_iterations
@@ -125,13 +125,8 @@ class TensoRFBackend(Backend):
         self._build(TensoRFConfig.from_dict(state["config"]), geometry, list(state["resolution"]),
                     int(state["dim"]) or None)
         self._to_device()
-        try:
-            self.field.load_state_dict(state["field"])
-            if self.heads is not None:
-                self.heads.load_state_dict(state["heads"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"the checkpoint does not match this laser_gs's tensorf model (written by another "
-                                  f"version?): {str(exc).splitlines()[0]}; retrain the run") from None
+        self._load_weights([(self.field, state["field"])]
+                           + ([(self.heads, state["heads"])] if self.heads is not None else []))
         self.occupancy.mask = state["occupancy"].to(self.device)
         self.classes = list(state.get("classes") or [])
         self.text = state["text"].to(self.device) if state.get("text") is not None else None
