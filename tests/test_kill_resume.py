@@ -60,4 +60,7 @@ def test_kill_9_then_resume_matches_uninterrupted_run(generated, tmp_path):
         assert torch.allclose(v, res.params[k], atol=1e-5, rtol=1e-4), k
     for (k, a), b in zip(ref.heads.state_dict().items(), res.heads.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), k
+    assert ref.field is not None and res.field is not None  # stage 2's spatial semantic field
+    for (k, a), b in zip(ref.field.state_dict().items(), res.field.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), k
     assert int(load_checkpoint(victim / "checkpoints" / f"step_{40:08d}.ckpt")["step"]) == 40

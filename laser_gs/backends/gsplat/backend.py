@@ -23,8 +23,10 @@ from torch import Tensor, nn
 
 from laser_gs.atomic import atomic_write_text
 from laser_gs.backends.gsplat.config import GsplatConfig, preset
+from laser_gs.backends.gsplat.lift import lift_to_gaussians
 from laser_gs.backends.gsplat.model import SH_C0, create_params, empty_params, initial_points, pixel_footprint, sh_to_rgb
 from laser_gs.backends.gsplat.raster import rasterize
+from laser_gs.backends.gsplat.semantic_field import GaussianSemanticField, gaussian_appearance
 from laser_gs.backends.registry import MODEL_FILE, Backend, register_backend
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
@@ -54,6 +56,9 @@ def build_config(run_config: dict[str, Any], has_features: bool) -> GsplatConfig
     base.update({k: v for k, v in opts.items() if k in base})
     base["semantic"].update({k: v for k, v in sem_over.items() if k in base["semantic"]})
     cfg = GsplatConfig.from_dict(base)
+    for key, allowed in (("semantic_field", ("volume", "gaussian")), ("semantic_supervision", ("lifted", "pixels"))):
+        if getattr(cfg, key) not in allowed:
+            raise LaserError(f"unknown {key} {getattr(cfg, key)!r} in backend_options; choose one of {allowed}")
     total = run_config.get("iters")
     if total:
         n1, n2 = split_iterations(int(total), [cfg.iters, cfg.semantic.iters]) if has_features else (int(total),
@@ -94,7 +99,9 @@ class GsplatBackend(Backend):
         self.text: Tensor | None = None
         self.background = 0.0
         self.sh_degree = 0
-        self._embedding_cache: Tensor | None = None
+        self.field: GaussianSemanticField | None = None  # semantic_field "volume" (built at stage 2's start)
+        self.field_optimizer: torch.optim.Optimizer | None = None
+        self._semantic_cache: tuple[Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ rendering core
     def _rgb(self, viewmat: Tensor, degree: int) -> Tensor:
@@ -103,29 +110,42 @@ class GsplatBackend(Backend):
         dirs = torch.nn.functional.normalize(p["means"] - centre, dim=-1)
         return sh_to_rgb(p["sh0"], p["shN"], dirs, degree)
 
-    def _embedding(self) -> Tensor:
-        """``[N, E]`` attention outputs of all Gaussians (weighted by opacity).
+    def _semantic_inputs(self) -> tuple[Tensor, Tensor]:
+        """``[N, point_dim]`` attention inputs and ``[N, code_dim]`` label codes of all Gaussians.
+
+        From the spatial field (``semantic_field`` "volume") or the free per-Gaussian parameters ("gaussian").
+        """
+        p = self.params
+        if self.field is not None:
+            return self.field(p["means"], gaussian_appearance(p["sh0"], p["shN"]))
+        return p["feat"], p["label"]
+
+    def _semantic(self) -> tuple[Tensor, Tensor]:
+        """``[N, E]`` attention outputs (over all Gaussians, weighted by opacity) and ``[N, code_dim]`` label codes.
 
         They do not depend on the camera, so outside training (no autograd) they are computed
         once and cached; any parameter update (a training step, loading) clears the cache.
         """
-        if self._embedding_cache is not None and not torch.is_grad_enabled():
-            return self._embedding_cache
-        p = self.params
-        h = self.heads.point_embedding(p["feat"], torch.sigmoid(p["opacities"]).detach())
-        self._embedding_cache = h if not torch.is_grad_enabled() else None
-        return h
+        if self._semantic_cache is not None and not torch.is_grad_enabled():
+            return self._semantic_cache
+        feat, code = self._semantic_inputs()
+        h = self.heads.point_embedding(feat, torch.sigmoid(self.params["opacities"]).detach())
+        self._semantic_cache = (h, code) if not torch.is_grad_enabled() else None
+        return h, code
 
     def _raster(self, viewmat: Tensor, K: Tensor, W: int, H: int, rgb: bool, semantic: bool,
-                degree: int | None = None, label: bool | None = None,
-                class_scores: Tensor | None = None) -> tuple[dict[str, Tensor], dict]:
+                degree: int | None = None, label: bool | None = None, class_scores: Tensor | None = None,
+                channels: tuple[Tensor, Tensor] | None = None) -> tuple[dict[str, Tensor], dict]:
         """Rasterize the requested channel groups in one pass; returns images ``[H, W, k]`` and info.
 
         ``semantic`` adds the attention outputs ``h``; ``label`` (default: same as ``semantic``) the label
         codes; ``class_scores`` ``[N, C]`` per-Gaussian class scores (channel group ``scores``).
+        ``channels`` passes ``(h, code)`` computed once for several views (training).
         """
         p = self.params
         label = semantic if label is None else label
+        if (semantic or label) and channels is None:
+            channels = self._semantic()
         parts, names = [], []
         if rgb:
             parts.append(self._rgb(viewmat, self.sh_degree if degree is None else degree))
@@ -134,12 +154,11 @@ class GsplatBackend(Backend):
             parts.append(class_scores)
             names.append(("scores", class_scores.shape[1]))
         if semantic:
-            h = self._embedding()
-            parts.append(h)
-            names.append(("h", h.shape[1]))
+            parts.append(channels[0])
+            names.append(("h", channels[0].shape[1]))
         if label:
-            parts.append(p["label"])
-            names.append(("code", p["label"].shape[1]))
+            parts.append(channels[1])
+            names.append(("code", channels[1].shape[1]))
         colors = torch.cat(parts, dim=-1)
         bg = torch.zeros(colors.shape[1], device=colors.device)
         if rgb:
@@ -165,7 +184,7 @@ class GsplatBackend(Backend):
         viewmat, K, W, H = _scaled_camera(cams, index, 1.0)
         scores = None
         if "segmentation" in want and "logits" not in want:  # C channels instead of E (see class_directions)
-            scores = self._embedding() @ self.heads.class_directions(text.to(self.device)).T
+            scores = self._semantic()[0] @ self.heads.class_directions(text.to(self.device)).T
         img, _ = self._raster(viewmat, K, W, H, rgb="rgb" in want, semantic=bool(want & {"feature", "logits"}),
                               label="label" in want, class_scores=scores)
         result: dict[str, Tensor] = {}
@@ -197,21 +216,28 @@ class GsplatBackend(Backend):
             "backend": "gsplat", "config": self.cfg.to_dict(), "n": int(self.params["means"].shape[0]),
             "params": {k: v.detach().cpu() for k, v in self.params.items()},
             "heads": {k: v.cpu() for k, v in self.heads.state_dict().items()} if self.heads is not None else {},
+            "field": ({"meta": self.field.meta(), "state": {k: v.cpu() for k, v in self.field.state_dict().items()}}
+                      if self.field is not None else None),
             "dim": self.heads.dim if self.heads is not None else 0, "background": self.background,
             "sh_degree": self.sh_degree, "classes": list(self.classes),
             "text": self.text.cpu() if self.text is not None else None,
         }
 
     def load_model_state(self, state: dict[str, Any]) -> None:
-        self._embedding_cache = None
+        self._semantic_cache = None
         self.cfg = GsplatConfig.from_dict(state["config"])
         sem = self.cfg.semantic
         self.params = empty_params(int(state["n"]), self.cfg.sh_degree, sem.point_dim, sem.code_dim)
         dim = int(state["dim"])
         self.heads = SemanticHeads(sem, dim).to(self.device) if dim else None
+        field = state.get("field")
+        self.field = GaussianSemanticField.from_meta(field["meta"], sem.point_dim, sem.code_dim) if field else None
         self._load_weights([(self.params, state["params"])]
-                           + ([(self.heads, state["heads"])] if self.heads is not None else []))
+                           + ([(self.heads, state["heads"])] if self.heads is not None else [])
+                           + ([(self.field, field["state"])] if self.field is not None else []))
         self.params = self.params.to(self.device)
+        if self.field is not None:
+            self.field = self.field.to(self.device)
         self.background = float(state["background"])
         self.sh_degree = int(state["sh_degree"])
         self.classes = list(state.get("classes") or [])
@@ -224,6 +250,43 @@ class GsplatBackend(Backend):
                "opacities": c.lr_opacities, "sh0": c.lr_sh0, "shN": c.lr_shN, "feat": c.lr_feat, "label": c.lr_feat}
         return {k: torch.optim.Adam([{"params": [self.params[k]], "lr": lrs[k], "name": k, "initial_lr": lrs[k]}],
                                     eps=1e-15, betas=(0.9, 0.999)) for k in self.params.keys()}
+
+    def _make_field_optimizer(self) -> torch.optim.Optimizer:
+        c = self.cfg
+        groups = [(self.field.grid_parameters(), c.lr_field_grid), (self.field.net_parameters(), c.lr_field_net)]
+        return torch.optim.Adam([{"params": ps, "lr": lr, "initial_lr": lr} for ps, lr in groups])
+
+    def _lift_targets(self, targets: FeatureTargets, cams: Cameras, views: list[int], scene: Scene, scale: float
+                      ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """``[N, D]`` CLIP features, ``[N, C]`` text-augmentation targets (or None) and ``[N]`` visibility of
+        every Gaussian, averaged over ``views`` rendered at ``scale`` (see :mod:`lift`)."""
+        p = self.params
+        means, quats = p["means"].detach(), p["quats"].detach()
+        scales, opacities = torch.exp(p["scales"].detach()), torch.sigmoid(p["opacities"].detach())
+
+        def render(colours: Tensor, viewmat: Tensor, K: Tensor, W: int, H: int) -> Tensor:
+            return rasterize(means, quats, scales, opacities, colours, viewmat, K, W, H)[0]
+
+        def per_view():
+            for v in views:
+                viewmat, K, W, H = _scaled_camera(cams, v, scale)
+                ys, xs = torch.meshgrid(torch.arange(H, device=self.device), torch.arange(W, device=self.device),
+                                        indexing="ij")
+                u = (xs.reshape(-1).float() + 0.5) * scene.width / W
+                vv = (ys.reshape(-1).float() + 0.5) * scene.height / H
+                clip, aug = targets.sample(torch.full_like(u, v, dtype=torch.long), u, vv)
+                yield viewmat, K, W, H, clip if aug is None else torch.cat([clip, aug], dim=1)
+
+        mean, weight = lift_to_gaussians(render, means.shape[0], per_view())
+        D = targets.dim
+        return mean[:, :D], (mean[:, D:] if mean.shape[1] > D else None), weight
+
+    def _state_tensors(self) -> list[Tensor]:
+        """Every trained tensor (checked for NaN/Inf before a step is applied or a checkpoint written)."""
+        out = list(self.params.values())
+        for module in (self.heads, self.field):
+            out += list(module.parameters()) if module is not None else []
+        return out
 
     @torch.no_grad()
     def _cap_gaussians(self) -> None:
@@ -260,6 +323,8 @@ class GsplatBackend(Backend):
         self.params = create_params(points, colours, cfg.sh_degree, sem.point_dim, sem.code_dim, g,
                                     max_scale=pixel_footprint(points, scene, cfg.init_max_pixels)).to(self.device)
         self.heads = SemanticHeads(sem, features.dim).to(self.device) if features is not None else None
+        self.field, self.field_optimizer, self._semantic_cache = None, None, None
+        lifted: list[tuple[Tensor, Tensor | None, Tensor]] = []  # per-Gaussian targets, computed at stage 2's start
         targets = None
         if features is not None:
             targets = FeatureTargets(features, scene, self.device)
@@ -294,6 +359,10 @@ class GsplatBackend(Backend):
                 self.heads_optimizer = torch.optim.Adam(self.heads.parameters(), lr=sem.lr_heads)
                 self.heads_optimizer.load_state_dict(state["heads_optimizer"])
             self.strategy_state = state["strategy"]
+            if self.field is not None:
+                self.field_optimizer = self._make_field_optimizer()
+                if state.get("field_optimizer") is not None:
+                    self.field_optimizer.load_state_dict(state["field_optimizer"])
             start = int(state["step"])
             console.print(f"resuming from {path.name} (step {start}, {self.params['means'].shape[0]} Gaussians)")
 
@@ -302,6 +371,7 @@ class GsplatBackend(Backend):
                 "model": self.model_state(), "step": step,
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "heads_optimizer": self.heads_optimizer.state_dict() if self.heads_optimizer else None,
+                "field_optimizer": self.field_optimizer.state_dict() if self.field_optimizer else None,
                 "strategy": {k: v for k, v in self.strategy_state.items()}}, stage1_end=step == n1 and n2 > 0)
 
         def pick_view(it: int) -> int:
@@ -309,7 +379,7 @@ class GsplatBackend(Backend):
             return train_views[int(torch.randint(len(train_views), (1,), generator=gen))]
 
         def step1(it: int) -> StepResult:
-            self._embedding_cache = None
+            self._semantic_cache = None
             torch.manual_seed(seed * 1_000_003 + it)  # strategy randomness, reproducible on resume
             self._trainable(GEOMETRY + COLOUR)
             self.sh_degree = min(cfg.sh_degree, it // cfg.sh_degree_every)
@@ -344,33 +414,57 @@ class GsplatBackend(Backend):
             return StepResult({"l1": float(l1.detach()), "psnr": -10 * math.log10(max(mse, 1e-10)),
                                "n": float(self.params["means"].shape[0])})
 
+        def lifted_step(j: int, gen: torch.Generator) -> tuple[Tensor, dict[str, float]]:
+            """Shared losses on ``semantic_rays`` Gaussians drawn by visibility, against their lifted targets."""
+            if not lifted:
+                console.print(f"lifting the CLIP features of {len(train_views)} views onto "
+                              f"{self.params['means'].shape[0]} Gaussians")
+                lifted.append(self._lift_targets(targets, cams, train_views, scene, cfg.semantic_scale))
+            clip, aug, weight = lifted[0]
+            idx = torch.multinomial(weight.cpu(), cfg.semantic_rays, replacement=True, generator=gen).to(self.device)
+            h, code = self._semantic()
+            return semantic_losses(self.heads, sem, j, h[idx], code[idx], clip[idx],
+                                   aug[idx] if aug is not None else None, targets.text)
+
         def step2(it: int) -> StepResult:
-            self._embedding_cache = None
+            self._semantic_cache = None
             j = it - n1
-            joint = j >= sem.joint_start
-            self._trainable(SEMANTIC + (COLOUR if joint else ()))
+            joint = j >= sem.joint_start and cfg.semantic_supervision == "pixels"  # lifted: colours stay as fitted
+            if cfg.semantic_field == "volume" and self.field is None:  # geometry is final: fit the box to it
+                with torch.random.fork_rng(devices=[]):  # the same initial field whether resumed or not
+                    torch.manual_seed(seed * 1_000_003 + it)
+                    self.field = GaussianSemanticField.for_gaussians(
+                        self.params["means"].detach(), cfg.semantic_voxels, gaussian_appearance(
+                            self.params["sh0"], self.params["shN"]).shape[1], sem.point_dim, sem.code_dim)
+                self.field_optimizer = self._make_field_optimizer()
+            per_gaussian = SEMANTIC if self.field is None else ()
+            self._trainable(per_gaussian + (COLOUR if joint else ()))
             decay = decayed_lr(1.0, cfg.semantic_lr_decay, j, n2)  # the same multiplicative decay as tensorf
-            for k in SEMANTIC + COLOUR:
-                for grp in self.optimizers[k].param_groups:
+            for opt in [self.optimizers[k] for k in SEMANTIC + COLOUR] + [self.field_optimizer]:
+                for grp in (opt.param_groups if opt is not None else []):
                     grp["lr"] = grp["initial_lr"] * decay
             for grp in self.heads_optimizer.param_groups:
                 grp["lr"] = sem.lr_heads * decay
             gen = step_generator(seed, it, stream=1)
+            if cfg.semantic_supervision == "lifted":
+                loss, parts = lifted_step(j, gen)
+                return apply(loss, parts, per_gaussian, joint)
+            channels = self._semantic()  # once per step, shared by the views
             n_views = min(cfg.semantic_views, len(train_views))
             views = [train_views[int(i)] for i in torch.randperm(len(train_views), generator=gen)[:n_views]]
             hs, codes, clips, augs, mses = [], [], [], [], []
             for v in views:  # a few views per step: the shared heads see more than one viewpoint per update
                 viewmat, K, W, H = _scaled_camera(cams, v, cfg.semantic_scale)
-                img, _ = self._raster(viewmat, K, W, H, rgb=joint, semantic=True)
+                img, _ = self._raster(viewmat, K, W, H, rgb=joint, semantic=True, channels=channels)
                 pick = torch.randperm(W * H, generator=gen)[: cfg.semantic_rays // n_views].to(self.device)
                 py, px = pick // W, pick % W
                 u = (px.float() + 0.5) * scene.width / W
                 vv = (py.float() + 0.5) * scene.height / H
                 clip, aug = targets.sample(torch.full_like(pick, v), u, vv)
-                clips.append(clip)
-                augs.append(aug)
                 hs.append(img["h"].reshape(-1, img["h"].shape[-1])[pick])
                 codes.append(img["code"].reshape(-1, img["code"].shape[-1])[pick])
+                clips.append(clip)
+                augs.append(aug)
                 if joint:
                     small = torch.nn.functional.interpolate(images[v].permute(2, 0, 1)[None], size=(H, W),
                                                             mode="area")[0].permute(1, 2, 0)
@@ -382,16 +476,20 @@ class GsplatBackend(Backend):
                 mse = torch.stack(mses).mean()
                 loss = loss + sem.w_rgb * mse
                 parts["psnr"] = -10 * math.log10(max(float(mse.detach()), 1e-10))
+            return apply(loss, parts, per_gaussian, joint)
+
+        def apply(loss: Tensor, parts: dict[str, float], per_gaussian: tuple[str, ...], joint: bool) -> StepResult:
             if not torch.isfinite(loss):
                 return StepResult(applied=False)
             loss.backward()
-            grads_ok = all(torch.isfinite(p.grad).all() for p in list(self.params.values())
-                           + list(self.heads.parameters()) if p.grad is not None)
+            extra = [self.heads_optimizer] + ([self.field_optimizer] if self.field_optimizer is not None else [])
+            grads_ok = all(torch.isfinite(p.grad).all() for p in self._state_tensors() if p.grad is not None)
             if grads_ok:
-                for k in SEMANTIC + (COLOUR if joint else ()):
+                for k in per_gaussian + (COLOUR if joint else ()):
                     self.optimizers[k].step()
-                self.heads_optimizer.step()
-            for opt in list(self.optimizers.values()) + [self.heads_optimizer]:
+                for opt in extra:
+                    opt.step()
+            for opt in list(self.optimizers.values()) + extra:
                 opt.zero_grad(set_to_none=True)
             return StepResult(parts, applied=grads_ok)
 
@@ -406,8 +504,7 @@ class GsplatBackend(Backend):
         log = run_stages(stages, start, lambda it: step1(it) if it < n1 else step2(it), checkpoint,
                          cfg.checkpoint_every, evaluate=evaluate if cfg.eval_every else None,
                          eval_every=cfg.eval_every, console=console,
-                         state_ok=lambda: all_finite(list(self.params.values()) + (
-                             list(self.heads.parameters()) if self.heads is not None else [])))
+                         state_ok=lambda: all_finite(self._state_tensors()))
         self._trainable(())
         self.save(run_dir / MODEL_FILE)
         atomic_write_text(run_dir / "train_log.json", json.dumps(
@@ -424,8 +521,9 @@ class GsplatBackend(Backend):
         out = {"xyz": p["means"].detach().cpu(),
                "rgb": (SH_C0 * p["sh0"][:, 0].detach() + 0.5).clamp(0, 1).cpu()}
         if self.heads is not None:
-            out["feature"] = self.heads.decode(self._embedding()).cpu()
-            out["label"] = self.heads.label(p["label"]).cpu()
+            h, code = self._semantic()
+            out["feature"] = self.heads.decode(h).cpu()
+            out["label"] = self.heads.label(code).cpu()
         return out
 
     def export(self, path: Path, prompts: list[str] | None = None, text: Tensor | None = None,

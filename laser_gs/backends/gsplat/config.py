@@ -25,7 +25,19 @@ class GsplatConfig:
     lr_opacities: float = 5e-2
     lr_sh0: float = 2.5e-3
     lr_shN: float = 2.5e-3 / 20
-    lr_feat: float = 2.5e-3  # per-Gaussian semantic feature and label code (stage 2)
+    lr_feat: float = 2.5e-3  # per-Gaussian semantic feature and label code (stage 2, semantic_field "gaussian")
+    # where a Gaussian's attention input and label code come from in stage 2: "volume", a shared VM field
+    # at its centre plus its appearance (tensorf's design; synthetic scene: 92.6 vs 80.3 mIoU with the
+    # same targets, docs/benchmarks.md), or "gaussian", free parameters per Gaussian
+    semantic_field: str = "volume"
+    semantic_voxels: int = 96 ** 3  # cells of the "volume" field's grids
+    # what stage 2's losses compare: "lifted", the CLIP features of all training views averaged onto each
+    # Gaussian by its blending weights (one rasterizer pass per view, lift.py), semantic_rays Gaussians per
+    # step; or "pixels", semantic_rays pixels of semantic_views rendered views per step (ray-space, as
+    # tensorf). Synthetic scene: lifted 92.6 mIoU, pixels 70.8 (docs/benchmarks.md)
+    semantic_supervision: str = "lifted"
+    lr_field_grid: float = 1e-2
+    lr_field_net: float = 1e-2
     lr_means_final: float = 0.01  # exponential decay of the means' lr to this fraction
     refine_start: int = 500
     refine_stop: int = 15000
