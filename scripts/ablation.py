@@ -8,7 +8,9 @@ base distillation, + adapter, + SCT, + transient query attention, + label volume
 augmentation (= the full method). Scores are the 3D-OVS mIoU / accuracy of the rendered feature
 head and of the label head on the annotated views. ``--sweeps`` adds the paper's Tables 5, 6 and 8
 on a reduced grid (alpha, beta, gamma each at 0, its default and 1, the others at their defaults;
-``--sweeps-only`` skips the module rows). Full runs append to docs/benchmarks.md.
+``--sweeps-only`` skips the module rows). Full runs append to docs/benchmarks.md. Variants whose
+run folder already holds a finished model with the same options are only scored again, so an
+interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ def run_variant(base: Path, out: Path, options: dict) -> dict:
     from laser_gs.training.loop import make_console
 
     config: RunConfig = read_run_config(base)
+    scene = load_scene(config.scene, downscale=config.downscale, holdout=config.holdout, background=config.background)
+    if _finished_with(out, options):  # a rerun (e.g. after an interruption) scores finished variants again
+        backend = get_backend(config.backend).load(out / "model.ckpt")
+        return _scores(evaluate_run(backend, scene, None, backend.text, timing=False))
     shutil.rmtree(out, ignore_errors=True)
     stage1 = base / "checkpoints" / STAGE1_FILE
     step = int(load_checkpoint(stage1)["step"])
@@ -53,11 +59,22 @@ def run_variant(base: Path, out: Path, options: dict) -> dict:
     cfg = config.to_dict()
     cfg["backend_options"] = {**(cfg.get("backend_options") or {}), "semantic": options}
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
-    scene = load_scene(config.scene, downscale=config.downscale, holdout=config.holdout, background=config.background)
     feats = load_features("precomputed", scene, features_dir=config.features_dir)
     backend = get_backend(config.backend)()
     backend.fit(scene, cfg, out, features=feats, console=make_console(quiet=True))
-    ev = evaluate_run(backend, scene, None, backend.text, timing=False)
+    return _scores(evaluate_run(backend, scene, None, backend.text, timing=False))
+
+
+def _finished_with(out: Path, options: dict) -> bool:
+    """Whether ``out`` holds a finished stage 2 run with exactly these semantic options."""
+    try:
+        cfg = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (out / "model.ckpt").is_file() and (cfg.get("backend_options") or {}).get("semantic") == options
+
+
+def _scores(ev: dict) -> dict:
     return {"miou": ev["miou"], "accuracy": ev["accuracy"], "feature_miou": ev["heads"]["feature"]["miou"],
             "feature_accuracy": ev["heads"]["feature"]["accuracy"], "label_miou": ev["heads"]["label"]["miou"]}
 
