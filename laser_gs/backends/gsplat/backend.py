@@ -1,13 +1,17 @@
 """The ``gsplat`` backend: language Gaussians, rasterized with gsplat on CUDA or our CPU rasterizer.
 
 Stage 1 fits the Gaussians to the photos (L1 + D-SSIM, densification and
-pruning through gsplat's ``DefaultStrategy``). Stage 2 freezes geometry and
-trains per-Gaussian semantic features and label codes with the same shared
-losses and schedule as ``tensorf``; colours are fine-tuned from ``joint_start``
-(the analogue of the paper's appearance fine-tuning). Transient query
-attention runs over all Gaussians; its E-dim outputs and the label codes are
-rasterized as extra channels and decoded once per pixel (exact: the decoder is
-linear), so a 512-d feature field costs E + code_dim channels.
+pruning through gsplat's ``DefaultStrategy``). Stage 2 freezes geometry; each
+Gaussian's attention input and label code come from a spatial VM field at its
+centre and its appearance (``semantic_field.py``, the tensorf design), trained
+with the same shared losses and schedule as ``tensorf`` against CLIP features
+lifted onto the Gaussians from all training views (``lift.py``; the ray-space
+variant, ``semantic_supervision = "pixels"``, renders views instead and
+fine-tunes colours from ``joint_start``). Transient query attention runs over
+all Gaussians; its E-dim outputs and the label codes are rasterized as extra
+channels and decoded once per pixel (exact: the decoder is linear), so a 512-d
+feature field costs E + code_dim channels. docs/method.md gives the reasons
+and the measurements behind each choice.
 """
 
 from __future__ import annotations
