@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from laser_gs.backends.gsplat.model import SH_C0
 from laser_gs.semantics.volume import VMVolume, resolution_for
 
 
@@ -40,8 +41,6 @@ def gaussian_appearance(sh0: Tensor, shN: Tensor) -> Tensor:
 
     Detached: the semantic losses shape the field, not the colours.
     """
-    from laser_gs.backends.gsplat.model import SH_C0
-
     return torch.cat([SH_C0 * sh0[:, 0] + 0.5, shN.flatten(1)], dim=-1).detach()
 
 
