@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cli.options import parse_size, render_options
+from laser_gs_cli.options import parse_size, render_options
 from laser_gs.atomic import atomic_write_text
-from laser_gs.bench import bench_run
+from laser_gs.bench import add_speedups, bench_run
 from laser_gs.memory import set_memory_limit
 from laser_gs.report import bench_report
 
@@ -37,12 +37,7 @@ def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: 
     set_memory_limit(max_memory_gb)
     wh = parse_size(size) if size else None
     results = [bench_run(run, wh, frames, device) for run in runs]
-    if len(results) > 1:
-        base = results[0]
-        for r in results:
-            if "ms_segmentation" in r and "ms_segmentation" in base:
-                r["speedup_segmentation_vs_first"] = base["ms_segmentation"] / r["ms_segmentation"]
-            r["speedup_rgb_vs_first"] = base["ms_rgb"] / r["ms_rgb"]
+    add_speedups(results)
     table = Table(title="laser bench")
     for col in ("run", "backend", "device", "WxH", "RGB ms", "RGB FPS", "RGB+seg ms", "RGB+seg FPS", "peak MB",
                 "mIoU %", "acc %", "speed-up"):

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cli.options import render_options
+from laser_gs_cli.options import render_options
 from laser_gs.atomic import atomic_write_text
 from laser_gs.evaluation import DEFAULT_HEAD, HEADS, evaluate_run
 from laser_gs.features.extract import load_features

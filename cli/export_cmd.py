@@ -6,10 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.options import render_options
-from laser_gs.memory import set_memory_limit
-from laser_gs.prompts import parse_prompts, prompt_embeddings
-from laser_gs.run import open_run
+from laser_gs_cli.options import render_options
 
 
 @click.command("export")
@@ -24,22 +21,27 @@ def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_labe
                max_memory_gb: float | None) -> None:
     """Export the trained scene as PLY with a per-vertex `label` (index into the prompts) and `label_score`.
 
-    The prompts are stored in the PLY header as `comment class <i> <prompt>` lines.
+    The prompts are stored in the PLY header as `comment class <i> <prompt>` lines. Runs trained without
+    features (--features none) are exported without the label columns.
 
     \b
     Example:
       laser export runs/demo --ply demo.ply --color-by-label
     """
+    from laser_gs.errors import LaserError
+    from laser_gs.export import export_points
+    from laser_gs.memory import set_memory_limit
+    from laser_gs.prompts import optional_prompt_embeddings, parse_prompts
+    from laser_gs.run import open_run
+
     set_memory_limit(max_memory_gb)
     config, backend, scene = open_run(run_dir, device)
-    names = parse_prompts(prompts)
-    text = None
-    if backend.text is not None:
-        names, text = prompt_embeddings(backend, config, names)
-    elif names is not None:
-        prompt_embeddings(backend, config, names)  # raises the "no semantic field" error
-    views = scene.splits.get("train") or list(range(scene.num_views))
-    written = backend.export(ply_path, names, text, color_by_label=color_by_label, cameras=scene.cameras,
-                             views=views)
+    names, text = optional_prompt_embeddings(backend, config, parse_prompts(prompts))
+    if text is None and color_by_label:
+        raise LaserError("--color-by-label needs semantics, but this run was trained with --features none")
+    written = export_points(backend.points(scene.cameras, scene.train_views), ply_path, names, text,
+                            color_by_label=color_by_label)
+    if text is None:
+        click.echo("This run has no semantics (trained with --features none): the PLY has no label columns.")
     for path in written:
         click.echo(f"Wrote {path}")

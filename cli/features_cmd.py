@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from cli.options import scene_load_options
+from laser_gs_cli.options import scene_load_options
 from laser_gs.data import load_scene
 from laser_gs.features.dense_clip import DEFAULT_MODEL, MODES, load_clip, tiny_clip
 from laser_gs.features.extract import extract_features

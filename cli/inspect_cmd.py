@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cli.options import scene_load_options
+from laser_gs_cli.options import scene_load_options
 from laser_gs.data import load_scene
 from laser_gs.errors import FeatureError
 

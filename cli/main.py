@@ -48,8 +48,8 @@ def laser(debug: bool) -> None:
 
 
 def _register_commands() -> None:
-    from cli import (bench_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd, query_cmd, render_cmd,
-                     segment_cmd, train_cmd)
+    from laser_gs_cli import (bench_cmd, config_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd,
+                              query_cmd, render_cmd, segment_cmd, train_cmd)
 
     laser.add_command(make_scene_cmd.make_scene)
     laser.add_command(inspect_cmd.inspect)
@@ -61,6 +61,7 @@ def _register_commands() -> None:
     laser.add_command(render_cmd.render_cmd)
     laser.add_command(export_cmd.export_cmd)
     laser.add_command(bench_cmd.bench_cmd)
+    laser.add_command(config_cmd.config_cmd)
 
 
 _register_commands()

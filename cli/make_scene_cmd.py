@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from cli.options import parse_size
+from laser_gs_cli.options import parse_size
 from laser_gs.synthetic import SceneSpec, make_scene as generate
 
 

@@ -6,13 +6,9 @@ from pathlib import Path
 
 import click
 
-from cli.options import render_options
-from laser_gs.errors import LaserError
-from laser_gs.evaluation import DEFAULT_HEAD, HEADS
-from laser_gs.memory import set_memory_limit
-from laser_gs.prompts import prompt_embeddings
-from laser_gs.query import CANONICAL_NEGATIVES, relevancy
-from laser_gs.run import open_run
+from laser_gs.choices import CANONICAL_NEGATIVES, DEFAULT_HEAD, HEADS
+from laser_gs_cli.options import render_options
+
 
 
 @click.command("query")
@@ -36,27 +32,22 @@ def query_cmd(run_dir: Path, text: str, threshold: float, negatives: str, head: 
     Example:
       laser query runs/demo "red apple" --ply apple.ply
     """
+    from laser_gs.errors import LaserError
+    from laser_gs.export import export_points
+    from laser_gs.memory import set_memory_limit
+    from laser_gs.query import query_run
+    from laser_gs.run import open_run
+
     set_memory_limit(max_memory_gb)
-    prompt = text.strip()
-    if not prompt:
+    if not text.strip():
         raise LaserError("the query text is empty; give a prompt such as \"red apple\"")
     config, backend, scene = open_run(run_dir, device)
-    if negatives == "classes":
-        others = [c for c in backend.classes if c != prompt]
-        if not others:
-            raise LaserError("the run has no other classes to compare against; use --negatives canonical")
-    else:
-        others = list(CANONICAL_NEGATIVES)
-    names, embeddings = prompt_embeddings(backend, config, [prompt] + others)
-    views = scene.splits.get("train") or list(range(scene.num_views))
-    points = backend.semantic_points(scene.cameras, views)
-    rel = relevancy(points, embeddings[0].cpu(), embeddings[1:].cpu(), head)
-    keep = rel >= threshold
-    n, total = int(keep.sum()), int(rel.numel())
-    click.echo(f"{prompt!r}: {n} of {total} points selected ({100 * n / max(1, total):.1f} %), relevancy >= "
-               f"{threshold} against {len(others)} negatives; max relevancy {float(rel.max()):.3f}")
+    q = query_run(backend, config, scene, text, threshold, negatives, head)
+    n, total = q.selected, len(q.points)
+    click.echo(f"{q.prompt!r}: {n} of {total} points selected ({100 * n / max(1, total):.1f} %), relevancy >= "
+               f"{threshold} against {len(q.names) - 1} negatives; max relevancy {float(q.relevancy.max()):.3f}")
     if ply_path is not None:
         if n == 0:
-            raise LaserError(f"nothing matched {prompt!r} at --threshold {threshold}; lower it to export points")
-        for path in backend.export(ply_path, names, embeddings, keep=keep, cameras=scene.cameras, views=views):
+            raise LaserError(f"nothing matched {q.prompt!r} at --threshold {threshold}; lower it to export points")
+        for path in export_points(q.points, ply_path, q.names, q.embeddings, keep=q.keep):
             click.echo(f"Wrote {path}")

@@ -5,21 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
-import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.options import parse_size, render_options
-from laser_gs.bench import scaled_cameras
-from laser_gs.data.camera_path import PATHS, spiral_path
-from laser_gs.data.images import write_png
-from laser_gs.evaluation import DEFAULT_HEAD, HEADS
-from laser_gs.memory import set_memory_limit
-from laser_gs.prompts import parse_prompts, prompt_embeddings
-from laser_gs.render_path import write_gif
-from laser_gs.run import open_run
-from laser_gs.segment import segment_view
-from laser_gs.visualize import hstack, legend, overlay, to_uint8
+from laser_gs.choices import DEFAULT_HEAD, HEADS, PATHS
+from laser_gs_cli.options import parse_size, render_options
+
 
 
 @click.command("render")
@@ -48,14 +37,20 @@ def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None,
     Example:
       laser render runs/demo --path spiral --frames 40
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from laser_gs.bench import scaled_cameras
+    from laser_gs.data.camera_path import spiral_path
+    from laser_gs.data.images import write_png
+    from laser_gs.memory import set_memory_limit
+    from laser_gs.prompts import optional_prompt_embeddings, parse_prompts
+    from laser_gs.render_path import render_frame, write_gif
+    from laser_gs.run import open_run
+
     set_memory_limit(max_memory_gb)
     names = parse_prompts(prompts)
     config, backend, scene = open_run(run_dir, device)
-    text = None
-    if backend.text is not None:
-        names, text = prompt_embeddings(backend, config, names)
-    elif names is not None:
-        prompt_embeddings(backend, config, names)  # raises the "no semantic field" error
+    names, text = optional_prompt_embeddings(backend, config, names)
     if path_kind == "spiral":
         cams = spiral_path(scene.cameras, frames, forward_facing=scene.forward_facing)
     else:
@@ -66,19 +61,12 @@ def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None,
     if size:
         cams = scaled_cameras(cams, list(range(len(cams))), parse_size(size))
     out_dir = out_dir or run_dir / f"render_{path_kind}"
-    pictures: list[np.ndarray] = []
+    pictures = []
     columns = (TextColumn("render"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task("render", total=len(cams))
         for i in range(len(cams)):
-            if text is not None:
-                rgb, probs = segment_view(backend, cams, i, text, head)
-                labels = probs.argmax(-1).numpy()
-                frame = hstack([to_uint8(rgb.numpy()), overlay(rgb.numpy(), labels, len(names)),
-                                legend(names, height=cams.height)])
-            else:
-                with torch.no_grad():
-                    frame = to_uint8(backend.render(cams, i, ("rgb",))["rgb"].cpu().numpy())
+            frame = render_frame(backend, cams, i, text, names, head)
             write_png(out_dir / f"frame_{i:04d}.png", frame)
             if not no_gif:
                 pictures.append(frame)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cli.options import render_options
+from laser_gs_cli.options import render_options
 from laser_gs.evaluation import DEFAULT_HEAD, HEADS
 from laser_gs.memory import set_memory_limit
 from laser_gs.prompts import parse_prompts, prompt_embeddings

@@ -90,3 +90,14 @@ def bench_run(run_dir: Path, size: tuple[int, int] | None = None, frames: int = 
             ev = evaluate_run(backend, scene, None, text, timing=False)
             result.update(miou=ev["miou"], accuracy=ev["accuracy"], head=ev["head"])
     return result
+
+
+def add_speedups(results: list[dict[str, Any]]) -> None:
+    """Each run's speed-up over the first one (``speedup_rgb_vs_first``, ``speedup_segmentation_vs_first``)."""
+    if len(results) < 2:
+        return
+    base = results[0]
+    for r in results:
+        if "ms_segmentation" in r and "ms_segmentation" in base:
+            r["speedup_segmentation_vs_first"] = base["ms_segmentation"] / r["ms_segmentation"]
+        r["speedup_rgb_vs_first"] = base["ms_rgb"] / r["ms_rgb"]

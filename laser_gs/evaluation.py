@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from laser_gs.backends.registry import Backend
+from laser_gs.backends.protocol import Backend
+from laser_gs.choices import DEFAULT_HEAD, HEADS
 from laser_gs.data.images import write_png
 from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
@@ -27,8 +28,6 @@ from laser_gs.semantics.label import class_probabilities
 from laser_gs.semantics.losses import segmentation_logits
 from laser_gs.visualize import colorize, hstack, legend, to_uint8
 
-HEADS = ("feature", "label", "ensemble")
-DEFAULT_HEAD = "feature"  # best of the three on the synthetic scene (docs/benchmarks.md)
 
 
 def teacher_logits(grid: Tensor, text: Tensor, size: tuple[int, int]) -> Tensor:
@@ -162,3 +161,18 @@ def _write_panel(path: Path, scene: Scene, view: int, rgb: Tensor, pred: Tensor,
     panels += [colorize(scene.gt_label_map(view).numpy(), C), legend(scene.classes, height=scene.height)]
     titles += ["ground truth", ""]
     write_png(path, hstack(panels, titles))
+
+
+def training_evaluator(scene: Scene) -> Callable[[Backend, bool], dict[str, float]]:
+    """The trainer's periodic evaluation: held-out PSNR on ``scene.eval_view`` and, in stage 2 (``semantics``),
+    the feature head's mIoU on the annotated views (the training curves of the benchmarks)."""
+
+    def evaluate(backend: Backend, semantics: bool) -> dict[str, float]:
+        view = scene.eval_view
+        rgb = backend.render(scene.cameras, view, ("rgb",))["rgb"].cpu()
+        metrics = {"test_psnr": psnr(rgb, scene.images[view])}
+        if semantics and scene.annotated_views and backend.text is not None:
+            metrics["miou"] = quick_miou(backend, scene, backend.text)
+        return metrics
+
+    return evaluate

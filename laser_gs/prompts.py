@@ -6,7 +6,7 @@ from typing import Callable
 
 from torch import Tensor
 
-from laser_gs.backends.registry import Backend
+from laser_gs.backends.protocol import Backend
 from laser_gs.errors import LaserError
 from laser_gs.run import RunConfig
 
@@ -41,8 +41,7 @@ def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | 
     if clip_loader is None:
         from laser_gs.features.dense_clip import load_clip
 
-        opts = config.backend_options or {}
-        clip_loader = lambda: load_clip(opts.get("clip_mode") or "naclip", weights=opts.get("clip_weights"))  # noqa: E731
+        clip_loader = lambda: load_clip(config.clip_mode or "naclip", weights=config.clip_weights)  # noqa: E731
     try:
         clip = clip_loader()
     except LaserError as exc:
@@ -53,3 +52,12 @@ def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | 
         raise LaserError(f"CLIP text width {text.shape[1]} differs from the run's feature width "
                          f"{backend.text.shape[1]}; use the CLIP the features were extracted with")
     return prompts, text
+
+
+def optional_prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | None
+                               ) -> tuple[list[str] | None, Tensor | None]:
+    """For commands that also work without semantics (export, render): ``(None, None)`` for a run trained
+    without features when no prompts are asked for, else :func:`prompt_embeddings`."""
+    if backend.text is None and prompts is None:
+        return None, None
+    return prompt_embeddings(backend, config, prompts)

@@ -10,12 +10,20 @@ the query than to every negative". The negatives are the run's other classes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
+from laser_gs.backends.protocol import Backend
+from laser_gs.choices import CANONICAL_NEGATIVES
+from laser_gs.data.scene import Scene
+from laser_gs.errors import LaserError
+from laser_gs.export.records import PointSet
+from laser_gs.prompts import prompt_embeddings
+from laser_gs.run import RunConfig
 from laser_gs.semantics.losses import segmentation_logits
 
-CANONICAL_NEGATIVES = ("object", "things", "stuff", "texture")
 
 
 def pairwise_relevancy(cos_query: Tensor, cos_negatives: Tensor, tau: float = 0.2) -> Tensor:
@@ -47,3 +55,40 @@ def relevancy(points: dict[str, Tensor], query: Tensor, negatives: Tensor, head:
 
 def _split(cos: Tensor) -> tuple[Tensor, Tensor]:
     return cos[:, 0], cos[:, 1:]
+
+
+@dataclass
+class QueryResult:
+    """A prompt's relevancy over a run's points: ``relevancy`` and ``keep`` ``[P]``, with the prompt and negatives
+    (``names``, ``embeddings`` ``[1 + M, D]``) the selection is exported with."""
+
+    prompt: str
+    points: PointSet
+    relevancy: Tensor
+    keep: Tensor
+    names: list[str]
+    embeddings: Tensor
+
+    @property
+    def selected(self) -> int:
+        return int(self.keep.sum())
+
+
+def query_run(backend: Backend, config: RunConfig, scene: Scene, prompt: str, threshold: float = 0.5,
+              negatives: str = "classes", head: str = "feature") -> QueryResult:
+    """Relevancy of every point of a trained run to ``prompt`` against the run's other classes or LERF's
+    canonical phrases (``negatives``), and the points at or above ``threshold``."""
+    prompt = prompt.strip()
+    if not prompt:
+        raise LaserError("the query text is empty; give a prompt such as \"red apple\"")
+    if negatives == "classes":
+        others = [c for c in backend.classes if c != prompt]
+        if not others:
+            raise LaserError("the run has no other classes to compare against; use --negatives canonical")
+    else:
+        others = list(CANONICAL_NEGATIVES)
+    names, embeddings = prompt_embeddings(backend, config, [prompt] + others)
+    points = backend.points(scene.cameras, scene.train_views)
+    rel = relevancy({k: v for k, v in (("feature", points.feature), ("label", points.label)) if v is not None},
+                    embeddings[0].cpu(), embeddings[1:].cpu(), head)
+    return QueryResult(prompt, points, rel, rel >= threshold, names, embeddings)

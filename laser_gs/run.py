@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from laser_gs.data.scene import Scene
 
 CONFIG_FILE = "config.json"
-RUN_FORMAT_VERSION = 1
+#: 2: typed settings (``overrides`` + resolved ``settings``) replaced ``backend_options``; shared trainer.
+RUN_FORMAT_VERSION = 2
 
 
 class RunError(LaserError):
@@ -25,20 +26,27 @@ class RunError(LaserError):
 
 @dataclass
 class RunConfig:
-    """Everything ``laser train`` was asked to do (backend settings go in ``backend_options``)."""
+    """Everything ``laser train`` was asked to do, and the settings it resolved to.
+
+    ``overrides`` are the ``--set SECTION.FIELD=VALUE`` assignments as given; ``settings`` the resolved
+    :class:`~laser_gs.training.settings.TrainingSettings` (preset, overrides, ``iters``) as a dict.
+    """
 
     backend: str
     scene: str
     features: str = "precomputed"
     features_dir: str | None = None
+    clip_weights: str | None = None
+    clip_mode: str = "naclip"
     preset: str = "fast"
     iters: int | None = None
+    overrides: list[str] = field(default_factory=list)
     seed: int = 0
     device: str = "auto"
     downscale: int | None = None
     holdout: int | None = None
     background: str = "white"
-    backend_options: dict[str, Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
     laser_gs_version: str = __version__
     run_format: int = RUN_FORMAT_VERSION
 
@@ -52,7 +60,7 @@ class RunConfig:
 
 
 # Settings that must match when a run is resumed (the rest may change, e.g. --iters to extend).
-_RESUME_KEYS = ("backend", "scene", "features", "features_dir", "preset", "seed", "downscale", "holdout",
+_RESUME_KEYS = ("backend", "scene", "features", "features_dir", "clip_mode", "preset", "seed", "downscale", "holdout",
                 "background")
 
 

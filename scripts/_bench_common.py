@@ -41,7 +41,7 @@ def laser(*args: str, quiet: bool = True) -> float:
     """Run ``laser ARGS`` in a subprocess; returns wall seconds (raises on failure)."""
     t0 = time.perf_counter()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env,
+    out = subprocess.run([sys.executable, "-m", "laser_gs_cli.main", *args], cwd=REPO, env=env,
                          stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
                          text=True)
     if out.returncode != 0:

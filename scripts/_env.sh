@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared set-up for scripts/*.sh: create or reuse a virtual environment and install laser_gs into it.
-# Source it: `source scripts/_env.sh`. Reinstalls only when pyproject.toml changes.
+# Source it: `source scripts/_env.sh`. Reinstalls only when pyproject.toml or setup.py changes.
 #   LASER_VENV  virtual environment folder (default: .venv in the repository)
 #   PYTHON      interpreter used to create it (default: python3; needs >= 3.10)
 set -euo pipefail
@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.laser_gs_install"
-WANT="$(sha256sum "$LASER_ROOT/pyproject.toml" | cut -d' ' -f1) $LASER_ROOT"
+WANT="$(cat "$LASER_ROOT/pyproject.toml" "$LASER_ROOT/setup.py" | sha256sum | cut -d' ' -f1) $LASER_ROOT"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "Installing laser_gs and its dependencies (torch from PyPI: a few minutes the first time)" >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip

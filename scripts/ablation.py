@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts._bench_common import append_doc, ensure_scene, laser, machine, parse_common, write_json  # noqa: E402
+from _bench_common import append_doc, ensure_scene, laser, machine, parse_common, write_json
 
 VARIANTS = [
     ("base distillation", dict(use_adapter=False, use_sct=False, use_attention=False, use_label=False,
@@ -36,19 +34,23 @@ VARIANTS = [
 ]
 
 
+def _variant_overrides(options: dict) -> list[str]:
+    return [f"semantic.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in options.items()]
+
+
 def run_variant(base: Path, out: Path, options: dict) -> dict:
-    """Stage 2 of ``base`` again with other semantic switches; returns the eval scores."""
+    """Stage 2 of ``base`` again with other semantic settings; returns the eval scores."""
     from laser_gs.backends.registry import get_backend
-    from laser_gs.data import load_scene
     from laser_gs.evaluation import evaluate_run
-    from laser_gs.features.extract import load_features
-    from laser_gs.run import RunConfig, read_run_config
+    from laser_gs.run import CONFIG_FILE, read_run_config
+    from laser_gs.train import load_run_inputs, train_run
     from laser_gs.training.checkpoint import STAGE1_FILE, load_checkpoint, step_path
     from laser_gs.training.loop import make_console
 
-    config: RunConfig = read_run_config(base)
-    scene = load_scene(config.scene, downscale=config.downscale, holdout=config.holdout, background=config.background)
-    if _finished_with(out, options):  # a rerun (e.g. after an interruption) scores finished variants again
+    config = read_run_config(base)
+    config.overrides = [o for o in config.overrides if not o.startswith("semantic.")] + _variant_overrides(options)
+    scene, features = load_run_inputs(config)
+    if _finished_with(out, config.overrides):  # a rerun (e.g. after an interruption) scores finished variants again
         backend = get_backend(config.backend).load(out / "model.ckpt")
         return _scores(evaluate_run(backend, scene, None, backend.text, timing=False))
     shutil.rmtree(out, ignore_errors=True)
@@ -56,22 +58,18 @@ def run_variant(base: Path, out: Path, options: dict) -> dict:
     step = int(load_checkpoint(stage1)["step"])
     step_path(out, step).parent.mkdir(parents=True)
     shutil.copy(stage1, step_path(out, step))
-    cfg = config.to_dict()
-    cfg["backend_options"] = {**(cfg.get("backend_options") or {}), "semantic": options}
-    (out / "config.json").write_text(json.dumps(cfg, indent=2))
-    feats = load_features("precomputed", scene, features_dir=config.features_dir)
-    backend = get_backend(config.backend)()
-    backend.fit(scene, cfg, out, features=feats, console=make_console(quiet=True))
+    shutil.copy(base / CONFIG_FILE, out / CONFIG_FILE)  # the variant continues the base run's stage 1
+    backend = train_run(config, out, resume=True, console=make_console(quiet=True), inputs=(scene, features))
     return _scores(evaluate_run(backend, scene, None, backend.text, timing=False))
 
 
-def _finished_with(out: Path, options: dict) -> bool:
-    """Whether ``out`` holds a finished stage 2 run with exactly these semantic options."""
+def _finished_with(out: Path, overrides: list[str]) -> bool:
+    """Whether ``out`` holds a finished stage 2 run with exactly these settings overrides."""
     try:
         cfg = json.loads((out / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    return (out / "model.ckpt").is_file() and (cfg.get("backend_options") or {}).get("semantic") == options
+    return (out / "model.ckpt").is_file() and cfg.get("overrides") == overrides
 
 
 def _scores(ev: dict) -> dict:

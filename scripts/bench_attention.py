@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def main() -> None:
         vtxt = (f"{v['seconds'] * 1e3:9.1f} ms {v['peak_mb']:8.0f} MB" if "seconds" in v else v["skipped"])
         t = row["transient"]
         print(f"S={S:>7}  transient {t['seconds'] * 1e3:9.1f} ms {t['peak_mb']:8.0f} MB   vanilla {vtxt}", flush=True)
-    result = {"machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
+    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "date": time.strftime("%Y-%m-%d"), "rows": rows}
     if args.json:
         with open(args.json, "w") as fh:

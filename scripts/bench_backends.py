@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts._bench_common import append_doc, ensure_scene, laser, machine, parse_common, write_json  # noqa: E402
+from _bench_common import append_doc, ensure_scene, laser, machine, parse_common, write_json
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,8 +36,8 @@ def main(argv: list[str] | None = None) -> dict:
         laser("eval", str(run), "--json", str(run / "eval.json"))
         ev = json.loads((run / "eval.json").read_text())
         log = json.loads((run / "train_log.json").read_text())
-        cfg = log["resolved_config"]
-        iters = {"reconstruct": cfg["iters"], "semantics": cfg["semantic"]["iters"]}
+        settings = log["settings"]
+        iters = {"reconstruct": settings[backend]["iters"], "semantics": settings["semantic"]["iters"]}
         results["backends"][backend] = {
             "train_wall_s": wall, "stage_seconds": log["stage_seconds"], "train_peak_mb": log.get("peak_memory_mb"),
             "s_per_iter": {k: v / max(1, iters.get(k, 1)) for k, v in log["stage_seconds"].items()},
@@ -97,7 +95,7 @@ def _curves(log: dict) -> dict[str, tuple[list[float], list[float]]]:
 def _figures(args, results: dict) -> dict[str, str]:
     """Training curves (PSNR, mIoU vs wall time) and render speed vs resolution, as PNGs in --figures."""
     from laser_gs.data.images import write_png
-    from laser_gs.plot import line_plot
+    from _plot import line_plot
 
     fig_dir = Path(args.figures) if args.figures else args.out / "figures"
     curves = {b: _curves(json.loads((args.out / b / "train_log.json").read_text())) for b in args.backends}

@@ -18,9 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scripts._bench_common import append_doc, machine, write_json  # noqa: E402
+from _bench_common import append_doc, machine, write_json
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -42,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from laser_gs.data import load_scene
     from laser_gs.features.dense_clip import load_clip, tiny_clip
-    from laser_gs.features.patch_pyramid import PyramidSpec, encode_pyramid
+    from _patch_pyramid import PyramidSpec, encode_pyramid
     from laser_gs.synthetic import SceneSpec, make_scene
 
     torch.manual_seed(0)

@@ -65,3 +65,19 @@ def default_scene(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("default") / "scene"
     make_scene(out)
     return out
+
+
+def fit(backend: str, scene_dir: Path, run_dir: Path, iters: int, features: bool = True,
+        overrides: tuple[str, ...] | list[str] = (), seed: int = 0, preset: str = "fast"):
+    """Train ``backend`` on a scene folder through the library's entry point (quiet, CPU); resumes when ``run_dir``
+    already holds the run. Returns ``(scene, trained backend)``."""
+    from laser_gs.run import RunConfig
+    from laser_gs.train import load_run_inputs, train_run
+    from laser_gs.training.loop import make_console
+
+    config = RunConfig(backend=backend, scene=str(scene_dir), features="precomputed" if features else "none",
+                       preset=preset, iters=iters, overrides=list(overrides), seed=seed, device="cpu")
+    inputs = load_run_inputs(config)
+    model = train_run(config, run_dir, resume=(Path(run_dir) / "config.json").is_file(),
+                      console=make_console(quiet=True), inputs=inputs)
+    return inputs[0], model

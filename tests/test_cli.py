@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import laser
+from laser_gs.training.semantic import SemanticSettings
+from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSettings, TrainingSettings
+from laser_gs_cli.main import laser
 from laser_gs.backends import registry
 
 
@@ -76,43 +78,38 @@ def test_debug_flag_shows_traceback(tmp_path):
 
 
 class _RecordingBackend(registry.Backend):
-    """A backend that records what `laser train` passes it (tests the CLI-registry wiring)."""
+    """A backend whose training the test records instead of running (tests the CLI-registry-trainer wiring)."""
 
+    presets = {"fast": lambda: Preset(ReconstructionSettings(iters=60), SemanticSettings(iters=40), TrainerSettings())}
     calls: list = []
-
-    def fit(self, scene, config, run_dir, features=None, console=None):
-        type(self).calls.append((scene.num_views, config, Path(run_dir)))
-
-    def render(self, cameras, index, outputs=("rgb",), text=None):
-        raise NotImplementedError
-
-    def save(self, path):
-        raise NotImplementedError
-
-    @classmethod
-    def load(cls, path, device="cpu"):
-        raise NotImplementedError
-
-    def export(self, path, prompts=None, text=None, **options):
-        raise NotImplementedError
+    setup = parameters = param_groups = reconstruction_loss = semantic_batch = render_outputs = points = \
+        model_state = load_model_state = None
 
 
 @pytest.fixture
-def recording_backend():
+def recording_backend(monkeypatch):
+    from laser_gs.training.trainer import Trainer
+
     registry.register_backend("recording-test")(_RecordingBackend)
     _RecordingBackend.calls.clear()
+    monkeypatch.setattr(Trainer, "fit", lambda self: _RecordingBackend.calls.append(
+        (self.scene.num_views, self.settings, self.run_dir, type(self.backend))))
     yield _RecordingBackend
     registry._REGISTRY.pop("recording-test", None)
 
 
 def test_train_resolves_backend_and_saves_config(recording_backend, generated, tmp_path):
     out = tmp_path / "run"
-    result = run("train", "--backend", "recording-test", "--scene", generated[0], "--out", out, "--iters", "7")
+    result = run("train", "--backend", "recording-test", "--scene", generated[0], "--out", out, "--iters", "7",
+                 "--set", "semantic.beta=0.5")
     assert result.exit_code == 0, result.output
-    (views, config, run_dir), = recording_backend.calls
-    assert views == 8 and run_dir == out and config["iters"] == 7 and config["backend"] == "recording-test"
+    (views, settings, run_dir, cls), = recording_backend.calls
+    assert views == 8 and run_dir == out and cls is _RecordingBackend
+    assert settings.model.iters + settings.semantic.iters == 7 and settings.semantic.beta == 0.5
     saved = json.loads((out / "config.json").read_text())
-    assert saved == config
+    assert saved["backend"] == "recording-test" and saved["iters"] == 7 and saved["overrides"] == ["semantic.beta=0.5"]
+    assert saved["settings"] == settings.to_dict()
+    assert TrainingSettings.from_dict(_RecordingBackend, saved["settings"]) == settings  # exact round trip
     # A second run into the same folder needs --resume, and --resume refuses changed settings.
     again = run("train", "--backend", "recording-test", "--scene", generated[0], "--out", out)
     assert again.exit_code == 2 and "--resume" in again.output
@@ -122,6 +119,29 @@ def test_train_resolves_backend_and_saves_config(recording_backend, generated, t
     ok = run("train", "--backend", "recording-test", "--scene", generated[0], "--out", out, "--resume",
              "--iters", "20")
     assert ok.exit_code == 0 and len(recording_backend.calls) == 2
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("semantic.betta=0.5", "unknown setting semantic.betta; valid semantic settings: iters,"),
+    ("gsplat.max_gaussians=many", "setting gsplat.max_gaussians: 'many' is not a valid int"),
+    ("tensorf.iters=5", "unknown section 'tensorf'; valid sections: trainer, semantic, gsplat"),
+    ("semantic.beta", "expected SECTION.FIELD=VALUE"),
+])
+def test_misspelled_or_invalid_setting_is_one_line_and_exit_2(generated, tmp_path, bad, message):
+    out = tmp_path / "run"
+    result = run("train", "--backend", "gsplat", "--scene", generated[0], "--out", out, "--set", bad)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_config_show_lists_documented_fields():
+    result = run("config", "show", "gsplat", "--preset", "fast")
+    assert result.exit_code == 0, result.output
+    for field in ("semantic.sct_start", "gsplat.max_gaussians", "trainer.checkpoint_every"):
+        assert field in result.output
+    assert "30000" in result.output  # the fast preset's Gaussian cap
+    assert "self-cross-training" in result.output  # a field's docstring
 
 
 def test_train_refuses_bad_precomputed_features_before_writing(recording_backend, scene_copy, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import laser
+from laser_gs_cli.main import laser
 from laser_gs.data import load_scene
 from laser_gs.errors import WeightsError
 from laser_gs.features.dense_clip import MODES, load_clip, tiny_clip

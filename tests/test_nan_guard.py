@@ -51,7 +51,7 @@ def test_gsplat_fit_survives_injected_nan_losses(generated, tmp_path, monkeypatc
     import json
 
     import laser_gs.backends.gsplat.backend as gb
-    from laser_gs.data import load_scene
+    from conftest import fit
 
     real_ssim, calls = gb.ssim, {"n": 0}
 
@@ -61,10 +61,7 @@ def test_gsplat_fit_survives_injected_nan_losses(generated, tmp_path, monkeypatc
         return value * math.nan if calls["n"] in (2, 3, 5) else value
 
     monkeypatch.setattr(gb, "ssim", poisoned)
-    scene = load_scene(generated[0])
-    backend = gb.GsplatBackend()
-    backend.fit(scene, {"backend": "gsplat", "preset": "fast", "iters": 12, "seed": 0}, tmp_path / "run",
-                console=make_console(quiet=True))
+    _, backend = fit("gsplat", generated[0], tmp_path / "run", 12, features=False)
     log = json.loads((tmp_path / "run" / "train_log.json").read_text())
     assert log["skipped_steps"] == 3
     assert all(torch.isfinite(v).all() for v in backend.params.values())

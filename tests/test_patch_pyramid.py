@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from laser_gs.features.dense_clip import tiny_clip
-from laser_gs.features.patch_pyramid import PyramidSpec, crop_boxes, encode_pyramid
+from _patch_pyramid import PyramidSpec, crop_boxes, encode_pyramid
 
 
 def test_crops_cover_the_image_with_the_requested_overlap():

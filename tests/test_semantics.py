@@ -195,10 +195,10 @@ def test_text_augmentation():
 
 def test_feature_logits_equal_cosine_of_decoded_features():
     """The cheap segmentation path (no D-dim features per pixel) gives the same logits as decoding first."""
-    from laser_gs.training.semantic import SemanticConfig, SemanticHeads
+    from laser_gs.training.semantic import SemanticSettings, SemanticHeads
 
     torch.manual_seed(0)
-    heads = SemanticHeads(SemanticConfig(embed_dim=8, point_dim=12), dim=40)
+    heads = SemanticHeads(SemanticSettings(embed_dim=8, point_dim=12), dim=40)
     h = torch.randn(5, 7, 8)
     text = torch.randn(4, 40)
     expected = segmentation_logits(heads.decode(h), text)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from conftest import fit
 from laser_gs.backends.registry import MODEL_FILE, get_backend
-from laser_gs.backends.tensorf.backend import TensoRFBackend, build_config
+from laser_gs.backends.tensorf.backend import TensoRFBackend
 from laser_gs.backends.tensorf.sampling import ndc_rays, ray_box
 from laser_gs.data import load_scene
-from laser_gs.features.extract import load_features
 from laser_gs.metrics import psnr
-from laser_gs.training.loop import TrainingInterrupted, make_console
 from laser_gs.semantics.losses import segmentation_logits
+from laser_gs.training.loop import TrainingInterrupted
+from laser_gs.training.settings import TrainingSettings
+from laser_gs.training.trainer import Trainer
 
 
 def test_ndc_keeps_world_points_on_the_ray():
@@ -39,28 +41,23 @@ def test_ray_box_hits_and_misses():
 
 
 def test_iters_override_scales_every_stage():
-    cfg = build_config({"preset": "fast", "iters": 90}, has_features=True)
-    assert cfg.iters + cfg.semantic.iters == 90
-    assert all(s < cfg.iters for s in cfg.upsample_at + cfg.occupancy_at)
-    assert 0 < cfg.semantic.joint_start < cfg.semantic.sct_start < cfg.semantic.iters
+    s = TrainingSettings.resolve(TensoRFBackend, "fast", iters=90)
+    cfg = s.model
+    assert cfg.iters + s.semantic.iters == 90
+    assert all(step < cfg.iters for step in cfg.upsample_at + cfg.occupancy_at)
+    assert 0 < s.semantic.joint_start < s.semantic.sct_start < s.semantic.iters
     assert get_backend("tensorf") is TensoRFBackend
 
 
-def _fit(scene_dir, run_dir, iters, features=True, options=None):
-    scene = load_scene(scene_dir)
-    feats = load_features("precomputed", scene) if features else None
-    config = {"preset": "fast", "iters": iters, "seed": 1, "device": "cpu", "backend_options": options or {}}
-    backend = TensoRFBackend()
-    backend.fit(scene, config, run_dir, features=feats, console=make_console(quiet=True))
-    return scene, backend
+def _fit(scene_dir, run_dir, iters, features=True, options=()):
+    return fit("tensorf", scene_dir, run_dir, iters, features=features, overrides=options, seed=1)
 
 
 def test_reconstruction_learns(generated, tmp_path):
     scene_dir, _ = generated
     scene = load_scene(scene_dir)
     untrained = TensoRFBackend()
-    untrained._build(build_config({"preset": "fast"}, False), untrained._geometry(scene, build_config(
-        {"preset": "fast"}, False), "white"), [32, 32, 32], None)
+    untrained.setup(scene, TrainingSettings.resolve(TensoRFBackend, "fast"), None, seed=0)
     before = psnr(untrained.render(scene.cameras, 0)["rgb"], scene.images[0])
     _, backend = _fit(scene_dir, tmp_path / "run", 150, features=False)
     after = psnr(backend.render(scene.cameras, 0)["rgb"], scene.images[0])
@@ -98,11 +95,11 @@ def test_feature_render_does_not_depend_on_chunk_size(generated, tmp_path):
 
 def test_interrupted_run_resumes_to_the_same_result(generated, tmp_path, monkeypatch):
     scene_dir, _ = generated
-    opts = {"checkpoint_every": 10}
+    opts = ["trainer.checkpoint_every=10"]
     _, straight = _fit(scene_dir, tmp_path / "a", 45, options=opts)
 
     calls = {"n": 0}
-    original = TensoRFBackend._apply
+    original = Trainer._apply
 
     def flaky(self, loss, shown):
         calls["n"] += 1
@@ -110,16 +107,16 @@ def test_interrupted_run_resumes_to_the_same_result(generated, tmp_path, monkeyp
             raise KeyboardInterrupt
         return original(self, loss, shown)
 
-    monkeypatch.setattr(TensoRFBackend, "_apply", flaky)
+    monkeypatch.setattr(Trainer, "_apply", flaky)
     try:
         _fit(scene_dir, tmp_path / "b", 45, options=opts)
         raise AssertionError("expected an interruption")
     except TrainingInterrupted:
         pass
-    monkeypatch.setattr(TensoRFBackend, "_apply", original)
+    monkeypatch.setattr(Trainer, "_apply", original)
     _, resumed = _fit(scene_dir, tmp_path / "b", 45, options=opts)
-    a, b = straight.model_state(), resumed.model_state()
-    for key in a["field"]:
-        assert torch.allclose(a["field"][key], b["field"][key], atol=1e-5), key
+    a, b = straight.state_dict(), resumed.state_dict()
+    for key in a["model"]["field"]:
+        assert torch.allclose(a["model"]["field"][key], b["model"]["field"][key], atol=1e-5), key
     for key in a["heads"]:
         assert torch.allclose(a["heads"][key], b["heads"][key], atol=1e-5), key

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import laser
+from laser_gs_cli.main import laser
 from laser_gs.data import load_scene
 from laser_gs.errors import SceneError
 

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 from plyfile import PlyData
 
-from cli.main import laser
+from laser_gs_cli.main import laser
 
 
 @pytest.fixture(scope="module")
@@ -162,9 +162,8 @@ def test_query_selects_the_points_of_one_class(runs, backend, tmp_path, generate
     from laser_gs.semantics.losses import segmentation_logits
 
     config, model, scene = open_run(runs[backend])
-    views = scene.splits.get("train") or list(range(scene.num_views))
-    points = model.semantic_points(scene.cameras, views)
-    winner = segmentation_logits(points["feature"], model.text).argmax(-1)
+    points = model.points(scene.cameras, scene.train_views)
+    winner = segmentation_logits(points.feature, model.text).argmax(-1)
     target = int(torch.bincount(winner, minlength=len(model.classes)).argmax())
     prompt = model.classes[target]
     expected = int((winner == target).sum())
@@ -172,7 +171,7 @@ def test_query_selects_the_points_of_one_class(runs, backend, tmp_path, generate
     res = CliRunner().invoke(laser, ["query", str(runs[backend]), prompt, "--ply", str(ply)])
     assert res.exit_code == 0, res.output
     # at threshold 0.5 against the other classes, selected <=> the prompt is the point's best class
-    assert f"{expected} of {points['xyz'].shape[0]} points selected" in res.output
+    assert f"{expected} of {len(points)} points selected" in res.output
     vertex = PlyData.read(str(ply))["vertex"]
     assert vertex.count == expected
     if backend == "gsplat":

@@ -41,8 +41,11 @@ def load_scene(root: str | Path, downscale: int | None = None, holdout: int | No
     root = Path(root)
     fmt = detect_format(root)
     if fmt == "blender":
-        return load_blender(root, downscale=downscale, background=background)
-    return load_llff(root, downscale=downscale, holdout=holdout)
+        scene = load_blender(root, downscale=downscale, background=background)
+    else:
+        scene = load_llff(root, downscale=downscale, holdout=holdout)
+    scene.background = background
+    return scene
 
 
 __all__ = ["Cameras", "Scene", "SceneError", "detect_format", "load_scene", "look_at", "FORMATS"]

@@ -13,9 +13,8 @@ import math
 import torch
 from torch import Tensor
 
+from laser_gs.choices import PATHS  # noqa: F401 (re-exported)
 from laser_gs.data.cameras import Cameras, look_at
-
-PATHS = ("spiral", "train", "test")
 
 
 def focus_point(cameras: Cameras) -> Tensor:

@@ -32,6 +32,8 @@ class Scene:
         gt_masks: annotated view index -> ``[C, H, W]`` bool masks, one per class.
         alphas: ``[N, H, W]`` float32 object opacity (Blender) or None.
         feature_dir: the precomputed feature folder if the scene has one.
+        background: ``"white"`` or ``"black"``: what renders show where rays end empty (non-forward-facing
+            scenes; Blender images are composited on it).
     """
 
     root: Path
@@ -49,6 +51,7 @@ class Scene:
     gt_masks: dict[int, Tensor] = field(default_factory=dict)
     alphas: Tensor | None = None
     feature_dir: Path | None = None
+    background: str = "white"
 
     @property
     def num_views(self) -> int:
@@ -61,6 +64,16 @@ class Scene:
     @property
     def height(self) -> int:
         return self.cameras.height
+
+    @property
+    def train_views(self) -> list[int]:
+        """The views training reads: the train split, or every view when the scene has no splits."""
+        return list(self.splits.get("train") or range(self.num_views))
+
+    @property
+    def eval_view(self) -> int:
+        """The view training curves are measured on: the first test (or val) view, else the first train view."""
+        return (self.splits.get("test") or self.splits.get("val") or self.train_views)[0]
 
     @property
     def annotated_views(self) -> list[int]:

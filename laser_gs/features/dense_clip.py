@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from laser_gs.choices import CLIP_MODES
 from laser_gs.errors import WeightsError
 
-MODES = ("vanilla", "sclip", "maskclip", "clearclip", "naclip")
+MODES = CLIP_MODES
 DEFAULT_MODEL = "ViT-B-16-quickgelu"
 DEFAULT_PRETRAINED = "openai"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")

@@ -1,4 +1,4 @@
-"""Helpers every backend's schedule uses: device choice, iteration overrides, learning-rate decay."""
+"""Device choice and the learning-rate decay of the trainer's schedules."""
 
 from __future__ import annotations
 
@@ -16,19 +16,6 @@ def resolve_device(name: str) -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise LaserError(f"--device {name!r}: choose 'auto', 'cpu' or 'cuda'")
     return torch.device(name)
-
-
-def split_iterations(total: int, stage_iters: list[int]) -> list[int]:
-    """Share ``total`` iterations across stages in the preset's proportions (each stage gets >= 1)."""
-    base = sum(stage_iters)
-    out = [max(1, round(total * n / base)) for n in stage_iters]
-    out[-1] = max(1, total - sum(out[:-1])) if len(out) > 1 else total
-    return out
-
-
-def scale_steps(steps: tuple[int, ...], old: int, new: int) -> tuple[int, ...]:
-    """Move scheduled steps (upsampling, joint start, ...) proportionally when a stage is shortened."""
-    return tuple(sorted({max(1, round(s * new / old)) for s in steps if round(s * new / old) < new}))
 
 
 def decayed_lr(lr0: float, decay: float, steps_since_reset: int, stage_iters: int) -> float:

@@ -10,8 +10,7 @@ same losses and schedule.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,48 +22,73 @@ from laser_gs.semantics.adapter import Adapter, self_cross_loss
 from laser_gs.semantics.attention import TransientQueryAttention
 from laser_gs.semantics.label import LabelField, label_ce_loss
 from laser_gs.semantics.losses import distillation_loss, segmentation_logits, text_aug_loss, text_aug_targets
+from laser_gs.settings import Settings, SettingsError, schedule
 
 
 @dataclass
-class SemanticConfig:
-    """Stage 2 schedule and loss weights (paper section 4.1; per-scene weights vary in the code).
+class SemanticSettings(Settings):
+    """Stage 2 (semantics): schedule, widths, loss weights and module switches, shared by every backend.
 
-    Ablation switches turn modules off for the paper's Table 4; every module but text augmentation
-    is on by default (see ``use_text_aug``).
+    Paper section 4.1; the per-scene weights of the authors' code vary. Every module but text
+    augmentation is on by default (see ``use_text_aug``).
     """
 
     iters: int = 15000
-    joint_start: int = 5000  # appearance / RGB head unfrozen (step within stage 2)
-    sct_start: int = 8000  # cross terms of SCT and adapter on rendered features
-    batch_rays: int = 2048
-    embed_dim: int = 48  # transient query attention width E
-    point_dim: int = 64  # per-point feature width fed to the attention
-    code_dim: int = 16  # label code width
-    w_feat: float = 1.0
-    w_rel: float = 0.8
-    w_sct: float = 1.0
-    w_aug: float = 0.6
-    w_rgb: float = 1.0
-    alpha: float = 0.2  # adapter residual ratio (Eq. 8)
-    beta: float = 0.3  # SCT cross ratio (Eq. 9)
-    gamma: float = 0.5  # CLIP share of the label ensemble (Eq. 20)
-    tau: float = 0.2
+    """Stage 2 steps."""
+    joint_start: int = schedule(5000)
+    """Step within stage 2 from which a backend's appearance fine-tunes with the RGB loss (tensorf; a backend
+    that declares no joint-phase parameters trains on unchanged). A phase change that changes what trains
+    starts fresh optimizers, as the authors' code does."""
+    sct_start: int = schedule(8000)
+    """Step within stage 2 from which self-cross-training adds its cross terms (Eq. 9) and the adapter
+    reads the rendered features."""
     lr_heads: float = 1e-3
+    """Learning rate of the shared heads (attention, label lift, adapter) and of the semantic field's MLP."""
+    lr_decay: float = 0.1
+    """Learning rates fall by this factor over the stage (exponentially; restarting when optimizers are
+    rebuilt, as TensoRF). 1.0 keeps them constant."""
+    batch_size: int = 2048
+    """Samples per step: rays (tensorf) or Gaussians (gsplat) whose features the losses compare."""
+    embed_dim: int = 48
+    """Width E of the transient query attention (what is composited per pixel)."""
+    point_dim: int = 64
+    """Width of the per-point feature that feeds the attention."""
+    code_dim: int = 16
+    """Width of the label code per point (lifted to CLIP width after compositing)."""
+    w_feat: float = 1.0
+    """Weight of the feature distillation loss (Eq. 3)."""
+    w_rel: float = 0.8
+    """Weight of the label-volume cross-entropy (Eq. 20)."""
+    w_sct: float = 1.0
+    """Weight of the self-cross-training loss (Eq. 9)."""
+    w_aug: float = 0.6
+    """Weight of the text-augmentation loss (Eq. 23)."""
+    w_rgb: float = 1.0
+    """Weight of the RGB loss during joint fine-tuning."""
+    alpha: float = 0.2
+    """Adapter residual ratio (Eq. 8)."""
+    beta: float = 0.3
+    """SCT self ratio (Eq. 9)."""
+    gamma: float = 0.5
+    """CLIP share of the label ensemble (Eq. 20)."""
+    tau: float = 0.2
+    """Temperature of the class probabilities."""
     use_adapter: bool = True
+    """Adapter on the CLIP targets (Table 4 ablation switch)."""
     use_sct: bool = True
+    """Self-cross-training (needs the adapter)."""
     use_attention: bool = True
+    """Transient query attention over the point set (off: its query map alone)."""
     use_label: bool = True
-    # Off by default: on our synthetic scene it cost 19.5 mIoU (93.1 -> 73.6, docs/benchmarks.md);
-    # switch it on with backend_options {"semantic": {"use_text_aug": true}}.
+    """Label volume and its cross-entropy."""
     use_text_aug: bool = False
+    """Text augmentation loss. Off by default: on our synthetic scene it cost 19.5 mIoU (93.1 -> 73.6,
+    docs/benchmarks.md); ``laser train --text-aug`` turns it on."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SemanticConfig":
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def validate(self) -> None:
+        for name in ("iters", "batch_size", "embed_dim", "point_dim", "code_dim"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"setting semantic.{name} must be at least 1, got {getattr(self, name)}")
 
 
 class SemanticHeads(nn.Module):
@@ -75,7 +99,7 @@ class SemanticHeads(nn.Module):
     codes ``[R, code_dim]``; ``adapter`` denoises CLIP and (from ``sct_start``) rendered features.
     """
 
-    def __init__(self, cfg: SemanticConfig, dim: int):
+    def __init__(self, cfg: SemanticSettings, dim: int):
         super().__init__()
         self.dim = dim
         self.attention = TransientQueryAttention(cfg.point_dim, embed_dim=cfg.embed_dim, out_dim=dim)
@@ -84,11 +108,11 @@ class SemanticHeads(nn.Module):
         self.cfg = cfg
 
     @property
-    def cfg(self) -> SemanticConfig:
+    def cfg(self) -> SemanticSettings:
         return self._cfg
 
     @cfg.setter
-    def cfg(self, value: SemanticConfig) -> None:
+    def cfg(self, value: SemanticSettings) -> None:
         """Settings of this invocation (switches, ratios); a resumed run may change them, so alpha follows."""
         self._cfg = value
         self.adapter.alpha = value.alpha
@@ -165,7 +189,7 @@ class FeatureTargets:
         return clip, aug
 
 
-def semantic_losses(heads: SemanticHeads, cfg: SemanticConfig, step: int, h: Tensor, label_code: Tensor,
+def semantic_losses(heads: SemanticHeads, cfg: SemanticSettings, step: int, h: Tensor, label_code: Tensor,
                     clip: Tensor, aug: Tensor | None, text: Tensor | None) -> tuple[Tensor, dict[str, float]]:
     """Total stage 2 loss (without the RGB term) and its parts for the progress bar.
 

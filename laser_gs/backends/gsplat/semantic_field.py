@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from laser_gs.backends.gsplat.model import SH_C0
+from laser_gs.spherical_harmonics import SH_C0
 from laser_gs.semantics.volume import VMVolume, resolution_for
 
 

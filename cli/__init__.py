@@ -1,0 +1,1 @@
+"""The `laser` command line (installed as the package ``laser_gs_cli``)."""

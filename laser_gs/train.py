@@ -1,0 +1,52 @@
+"""Train a run folder: resolve the settings, build the backend through the registry, run the shared trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from laser_gs.backends.protocol import Backend
+from laser_gs.backends.registry import get_backend
+from laser_gs.data import load_scene
+from laser_gs.data.scene import Scene
+from laser_gs.evaluation import training_evaluator
+from laser_gs.features.precomputed import FeatureSet
+from laser_gs.run import RunConfig, prepare_run_dir
+from laser_gs.training.schedule import resolve_device
+from laser_gs.training.settings import TrainingSettings
+from laser_gs.training.trainer import Trainer
+
+
+def load_run_inputs(config: RunConfig) -> tuple[Scene, FeatureSet | None]:
+    """The scene and dense features ``config`` names (bad folders and missing CLIP weights fail here)."""
+    from laser_gs.features.dense_clip import load_clip
+    from laser_gs.features.extract import load_features
+
+    scene = load_scene(config.scene, downscale=config.downscale, holdout=config.holdout, background=config.background)
+    features = load_features(config.features, scene, features_dir=config.features_dir,
+                             clip_loader=lambda: load_clip(config.clip_mode, weights=config.clip_weights))
+    return scene, features
+
+
+def train_run(config: RunConfig, run_dir: Path, resume: bool = False, console: Console | None = None,
+              inputs: tuple[Scene, FeatureSet | None] | None = None, evaluate: bool = True) -> Backend:
+    """Train (or with ``resume`` continue) the run ``config`` describes in ``run_dir``; returns the trained backend.
+
+    Settings are resolved and checked before anything is written: preset, ``config.overrides``, then
+    ``config.iters``; the result is saved in ``RUN/config.json``. ``inputs`` passes an already loaded
+    scene and features.
+    """
+    backend_cls = get_backend(config.backend)
+    device = resolve_device(config.device)
+    scene, features = inputs if inputs is not None else load_run_inputs(config)
+    settings = TrainingSettings.resolve(backend_cls, config.preset, config.overrides, config.iters,
+                                        semantics=features is not None)
+    config.settings = settings.to_dict()
+    prepare_run_dir(run_dir, config, resume=resume)
+    backend = backend_cls()
+    backend.device = device
+    trainer = Trainer(backend, scene, settings, run_dir, features, seed=config.seed,
+                      evaluate=training_evaluator(scene) if evaluate else None, console=console)
+    trainer.fit()
+    return backend
