@@ -1,10 +1,18 @@
-"""The gsplat backend's spatial semantic field: box, shapes, rebuild from a checkpoint, and why it exists."""
+"""The shared semantic field (and the box the gsplat backend evaluates it in): shapes, rebuild from a
+checkpoint, and why it exists."""
 
 from __future__ import annotations
 
 import torch
 
-from laser_gs.backends.gsplat.semantic_field import GaussianSemanticField, field_box, gaussian_appearance
+from laser_gs.backends.gsplat.semantic_field import field_box, gaussian_appearance, normalise
+from laser_gs.semantics.field import SemanticField
+from laser_gs.semantics.volume import resolution_for
+
+
+def _field(means, voxels, app_dim, point_dim, code_dim):
+    box = field_box(means)
+    return SemanticField(resolution_for(box, voxels), app_dim, point_dim, code_dim), box
 
 
 def _cloud(n: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,8 +27,8 @@ def test_box_ignores_floaters_and_normalises_into_the_cube():
     box = field_box(means)
     assert (box[0] < torch.tensor([-1.9, 0.05, 5.1])).all() and (box[1] > torch.tensor([1.9, 1.95, 7.9])).all()
     assert (box[1] - box[0]).max() < 5.0  # the 1e3 floaters are outside
-    field = GaussianSemanticField.for_gaussians(means, 32 ** 3, 12, point_dim=8, code_dim=4)
-    xyz = field.normalise(means)
+    field, box = _field(means, 32 ** 3, 12, point_dim=8, code_dim=4)
+    xyz = normalise(means, box)
     assert xyz.abs().max() <= 1.0 and xyz[5:].abs().max() < 1.0
     assert field.resolution[0] > field.resolution[1]  # follows the box's aspect (4 x 2 x 3)
 
@@ -28,12 +36,13 @@ def test_box_ignores_floaters_and_normalises_into_the_cube():
 def test_outputs_and_rebuild_from_meta():
     means, app = _cloud()
     torch.manual_seed(0)
-    field = GaussianSemanticField.for_gaussians(means, 24 ** 3, app.shape[1], point_dim=8, code_dim=4)
-    feat, code = field(means, app)
+    field, box = _field(means, 24 ** 3, app.shape[1], point_dim=8, code_dim=4)
+    xyz = normalise(means, box)
+    feat, code = field(xyz, app)
     assert feat.shape == (means.shape[0], 8) and code.shape == (means.shape[0], 4)
-    again = GaussianSemanticField.from_meta(field.meta(), point_dim=8, code_dim=4)
+    again = SemanticField.from_meta(field.meta())
     again.load_state_dict(field.state_dict())
-    feat2, code2 = again(means, app)
+    feat2, code2 = again(xyz, app)
     assert torch.equal(feat, feat2) and torch.equal(code, code2)
 
 
@@ -57,18 +66,19 @@ def test_labels_learned_on_some_gaussians_reach_their_unseen_neighbours():
     labels = (means[:, 0] > 0).long()
     seen = torch.arange(means.shape[0]) % 2 == 0
     torch.manual_seed(0)
-    field = GaussianSemanticField.for_gaussians(means, 16 ** 3, 12, point_dim=8, code_dim=2)
+    field, box = _field(means, 16 ** 3, 12, point_dim=8, code_dim=2)
+    xyz = normalise(means, box)
     free = torch.nn.Parameter(0.1 * torch.randn(means.shape[0], 2))
     opt = torch.optim.Adam(list(field.parameters()) + [free], lr=1e-2)
     for _ in range(150):
-        _, code = field(means, app)
+        _, code = field(xyz, app)
         loss = torch.nn.functional.cross_entropy(code[seen], labels[seen]) + \
             torch.nn.functional.cross_entropy(free[seen], labels[seen])
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        _, code = field(means, app)
+        _, code = field(xyz, app)
     field_acc = (code.argmax(-1)[~seen] == labels[~seen]).float().mean()
     free_acc = (free.argmax(-1)[~seen] == labels[~seen]).float().mean()
     assert field_acc > 0.95, field_acc

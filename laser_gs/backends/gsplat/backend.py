@@ -24,12 +24,14 @@ from laser_gs.backends.gsplat.config import PRESETS, GsplatSettings
 from laser_gs.backends.gsplat.lift import lift_to_gaussians
 from laser_gs.backends.gsplat.model import create_params, empty_params, initial_points, pixel_footprint
 from laser_gs.backends.gsplat.raster import rasterize
-from laser_gs.backends.gsplat.semantic_field import GaussianSemanticField, gaussian_appearance
+from laser_gs.backends.gsplat.semantic_field import field_box, gaussian_appearance, normalise
 from laser_gs.backends.protocol import Backend, ParamGroup, ReconstructionLoss, SemanticBatch, Step
 from laser_gs.backends.registry import register_backend
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.export.records import GaussianAttributes, PointSet
+from laser_gs.semantics.field import SemanticField
+from laser_gs.semantics.volume import resolution_for
 from laser_gs.spherical_harmonics import SH_C0, sh_to_rgb
 from laser_gs.training.rays import step_generator
 from laser_gs.training.semantic import FeatureTargets
@@ -56,7 +58,8 @@ class GsplatBackend(Backend):
     def __init__(self) -> None:
         super().__init__()
         self.params: nn.ParameterDict | None = None  # gsplat's names: means, scales, quats, opacities, sh0, shN
-        self.field: GaussianSemanticField | None = None  # built when stage 2 starts (the geometry is final)
+        self.field: SemanticField | None = None  # built when stage 2 starts (the geometry is final)
+        self.field_box: Tensor | None = None  # [2, 3] box of the Gaussians' centres the field spans
         self.background = 0.0
         self.sh_degree = 0
         self._semantic_cache: tuple[Tensor, Tensor] | None = None
@@ -101,22 +104,23 @@ class GsplatBackend(Backend):
     def model_state(self) -> dict[str, Any]:
         return {"n": int(self.params["means"].shape[0]),
                 "params": {k: v.detach().cpu() for k, v in self.params.items()},
-                "field": ({"meta": self.field.meta(), "state": {k: v.cpu() for k, v in self.field.state_dict().items()}}
+                "field": ({"meta": self.field.meta(), "box": self.field_box.cpu(),
+                           "state": {k: v.cpu() for k, v in self.field.state_dict().items()}}
                           if self.field is not None else None),
                 "background": self.background, "sh_degree": self.sh_degree}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         self._semantic_cache = None
-        sem = self.settings.semantic
         self.params = empty_params(int(state["n"]), self.cfg.sh_degree)
         self.params.load_state_dict(state["params"])
         self.params = self.params.to(self.device)
         field = state.get("field")
-        self.field = None
+        self.field = self.field_box = None
         if field:
-            self.field = GaussianSemanticField.from_meta(field["meta"], sem.point_dim, sem.code_dim)
+            self.field = SemanticField.from_meta(field["meta"])
             self.field.load_state_dict(field["state"])
             self.field = self.field.to(self.device)
+            self.field_box = field["box"].to(self.device)
         self.background = float(state["background"])
         self.sh_degree = int(state["sh_degree"])
 
@@ -155,12 +159,14 @@ class GsplatBackend(Backend):
         if phase == "reconstruct":
             return
         if self.field is None:  # the geometry is final: fit the field's box to it
+            c, sem, p = self.cfg, self.settings.semantic, self.params
+            self.field_box = field_box(p["means"].detach())
             with torch.random.fork_rng(devices=[]):  # the same initial field whether resumed or not
                 torch.manual_seed(self.seed * 1_000_003 + step)
-                self.field = GaussianSemanticField.for_gaussians(
-                    self.params["means"].detach(), self.cfg.semantic_voxels,
-                    gaussian_appearance(self.params["sh0"], self.params["shN"]).shape[1],
-                    self.settings.semantic.point_dim, self.settings.semantic.code_dim)
+                self.field = SemanticField(resolution_for(self.field_box, c.semantic_voxels),
+                                           gaussian_appearance(p["sh0"], p["shN"]).shape[1], sem.point_dim,
+                                           sem.code_dim, c.semantic_comps, c.label_comps, c.field_width
+                                           ).to(self.device)
         if self.lifted is None:
             self.log(f"lifting the CLIP features of {len(self.train_views)} views onto "
                      f"{self.params['means'].shape[0]} Gaussians")
@@ -251,7 +257,7 @@ class GsplatBackend(Backend):
     def _semantic_inputs(self) -> tuple[Tensor, Tensor]:
         """``[N, point_dim]`` attention inputs and ``[N, code_dim]`` label codes of all Gaussians (the field)."""
         p = self.params
-        return self.field(p["means"], gaussian_appearance(p["sh0"], p["shN"]))
+        return self.field(normalise(p["means"].detach(), self.field_box), gaussian_appearance(p["sh0"], p["shN"]))
 
     def _semantic(self) -> tuple[Tensor, Tensor]:
         """``[N, E]`` attention outputs (over all Gaussians, weighted by opacity) and ``[N, code_dim]`` label codes.

@@ -55,6 +55,12 @@ class GsplatSettings(ReconstructionSettings):
     """Stage 1 steps before this one render at half resolution (CPU preset)."""
     semantic_voxels: int = 96 ** 3
     """Cells of the stage 2 semantic field's grids (a VM field over the Gaussians' box, as tensorf's)."""
+    semantic_comps: tuple[int, int, int] = (16, 8, 8)
+    """VM components of the semantic field's position volume."""
+    label_comps: tuple[int, int, int] = (8, 4, 4)
+    """VM components of the semantic field's label volume."""
+    field_width: int = 64
+    """Hidden width of the semantic field's MLP."""
     lift_scale: float = 0.5
     """Stage 2 lifts the CLIP features of every training view, rendered at this fraction of the resolution,
     onto the Gaussians (CLIP's token grid is coarse)."""

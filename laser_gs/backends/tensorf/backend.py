@@ -116,9 +116,9 @@ class TensoRFBackend(Backend):
         if phase == "reconstruct":
             return [ParamGroup("grids", grids["density"] + grids["app"], c.lr_grid, c.lr_decay, **adam),
                     ParamGroup("nets", nets, c.lr_net, c.lr_decay, **adam)]
-        heads = list(f.feature_mlp.parameters()) + list(f.label_basis.parameters()) + list(self.heads.parameters())
+        heads = f.semantic.net_parameters() + list(self.heads.parameters())
         groups = [ParamGroup("semantic_nets", heads, sem.lr_heads, sem.lr_decay, **adam),
-                  ParamGroup("semantic_grids", grids["label"], c.lr_grid, sem.lr_decay, **adam)]
+                  ParamGroup("semantic_grids", f.semantic.grid_parameters(), c.lr_grid, sem.lr_decay, **adam)]
         if phase == "joint":
             groups += [ParamGroup("app_grids", grids["app"], c.lr_app_joint, sem.lr_decay, **adam),
                        ParamGroup("nets", nets, c.lr_net_joint, sem.lr_decay, **adam)]
@@ -166,9 +166,9 @@ class TensoRFBackend(Backend):
                     generator=g, want_rgb=joint, want_app=True, density_grad=False, app_grad=joint)
         R = batch.origins.shape[0]
         w = out.weight.detach()
-        x = self.field.point_feature(out.app, out.points)
+        x = self.field.semantic.point_feature(out.app, out.points)
         h = composite(self.heads.point_embedding(x, w), w, out.ray_id, R)
-        code = composite(self.field.label_code(out.points), w, out.ray_id, R)
+        code = composite(self.field.semantic.label_code(out.points), w, out.ray_id, R)
         clip, aug = targets.sample(batch.view, batch.u, batch.v)
         return SemanticBatch(h, code, clip, aug, rgb_loss(out.rgb, batch.rgb) if joint else None)
 
@@ -199,11 +199,11 @@ class TensoRFBackend(Backend):
             depth.append(out.depth)
             opacity.append(out.acc)
             if semantic:
-                xs.append(self.field.point_feature(out.app, out.points))
+                xs.append(self.field.semantic.point_feature(out.app, out.points))
                 ws.append(out.weight)
                 ids.append(out.ray_id + start)
                 if "label" in want:
-                    codes.append(self.field.label_code(out.points))
+                    codes.append(self.field.semantic.label_code(out.points))
         result: dict[str, Tensor] = {"depth": torch.cat(depth).view(H, W), "acc": torch.cat(opacity).view(H, W)}
         if rgb:
             result["rgb"] = torch.cat(rgb).view(H, W, 3)

@@ -1,4 +1,4 @@
-"""The TensoRF field built from VM volumes (paper section 4.1; volumes in :mod:`laser_gs.semantics.volume`)."""
+"""The TensoRF field built from VM volumes (paper section 4.1) plus the shared semantic field."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from laser_gs.semantics.field import SemanticField
 from laser_gs.semantics.volume import VMVolume, resolution_for
 
 __all__ = ["TensoRFField", "VMVolume", "resolution_for"]
@@ -16,10 +17,10 @@ class TensoRFField(nn.Module):
 
     * density: VM -> sum of components -> ReLU (forward-facing) or softplus(x - 10) (box scenes);
     * appearance: VM -> ``basis`` (linear, ``app_dim``) -> RGB MLP on [feature, view dir];
-    * semantic feature: [appearance feature, semantic VM] -> SiLU MLP -> ``point_dim`` (the code's
-      feature head reads the appearance feature only; the small semantic VM lets objects of the
-      same colour get different features without retraining appearance, see docs/method.md);
-    * label: a VM with the density's component counts -> linear (no bias) -> label code.
+    * semantics: the shared :class:`SemanticField` on the appearance feature and position (the code's
+      feature head reads the appearance feature only; the small semantic VM lets objects of the same
+      colour get different features without retraining appearance, see docs/method.md), with the label
+      volume at the density's component counts.
     """
 
     def __init__(self, resolution: list[int], density_comps: tuple[int, int, int], app_comps: tuple[int, int, int],
@@ -33,11 +34,8 @@ class TensoRFField(nn.Module):
         self.rgb_mlp = nn.Sequential(nn.Linear(app_dim + 3, mlp_width), nn.ReLU(inplace=True),
                                      nn.Linear(mlp_width, mlp_width), nn.ReLU(inplace=True), nn.Linear(mlp_width, 3))
         nn.init.zeros_(self.rgb_mlp[-1].bias)
-        self.semantic_volume = VMVolume(semantic_comps, resolution)
-        self.feature_mlp = nn.Sequential(nn.Linear(app_dim + self.semantic_volume.out_dim, mlp_width), nn.SiLU(),
-                                         nn.Linear(mlp_width, mlp_width), nn.SiLU(), nn.Linear(mlp_width, point_dim))
-        self.label_volume = VMVolume(density_comps, resolution)
-        self.label_basis = nn.Linear(self.label_volume.out_dim, code_dim, bias=False)
+        self.semantic = SemanticField(resolution, app_dim, point_dim, code_dim, semantic_comps, density_comps,
+                                      mlp_width)
         self.resolution = list(resolution)
 
     def sigma(self, xyz: Tensor) -> Tensor:
@@ -50,18 +48,11 @@ class TensoRFField(nn.Module):
     def rgb(self, app_feature: Tensor, viewdir: Tensor) -> Tensor:
         return torch.sigmoid(self.rgb_mlp(torch.cat([app_feature, viewdir], dim=-1)))
 
-    def point_feature(self, app_feature: Tensor, xyz: Tensor) -> Tensor:
-        """``[P, point_dim]`` input of the transient attention at points ``xyz`` with appearance ``app_feature``."""
-        return self.feature_mlp(torch.cat([app_feature, self.semantic_volume(xyz)], dim=-1))
-
-    def label_code(self, xyz: Tensor) -> Tensor:
-        return self.label_basis(self.label_volume(xyz))
-
     def upsample(self, resolution: list[int]) -> None:
-        for vol in (self.density, self.app, self.label_volume, self.semantic_volume):
+        for vol in (self.density, self.app):
             vol.upsample(resolution)
+        self.semantic.upsample(resolution)
         self.resolution = list(resolution)
 
     def grid_parameters(self) -> dict[str, list[nn.Parameter]]:
-        return {"density": list(self.density.parameters()), "app": list(self.app.parameters()),
-                "label": list(self.label_volume.parameters()) + list(self.semantic_volume.parameters())}
+        return {"density": list(self.density.parameters()), "app": list(self.app.parameters())}
