@@ -121,26 +121,17 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise bad
         return value
-    if tp is int:
+    if tp in (int, float):
         if isinstance(value, str):
             try:
-                value = int(value)
+                value = tp(value)
             except ValueError:
                 raise bad from None
-        if isinstance(value, float) and value.is_integer():
+        if tp is int and isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, (int,) if tp is int else (int, float)):
             raise bad
-        return value
-    if tp is float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise bad from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
+        return tp(value)
     if tp is str:
         if not isinstance(value, str):
             raise bad
