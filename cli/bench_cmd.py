@@ -10,10 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from laser_gs_cli.options import parse_size, render_options
-from laser_gs.atomic import atomic_write_text
-from laser_gs.bench import add_speedups, bench_run
-from laser_gs.memory import set_memory_limit
-from laser_gs.report import bench_report
 
 
 @click.command("bench")
@@ -34,6 +30,11 @@ def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: 
     Example:
       laser bench runs/tensorf runs/gsplat --json bench.json
     """
+    from laser_gs.atomic import atomic_write_text
+    from laser_gs.bench import add_speedups, bench_run
+    from laser_gs.memory import set_memory_limit
+    from laser_gs.report import bench_report
+
     set_memory_limit(max_memory_gb)
     wh = parse_size(size) if size else None
     results = [bench_run(run, wh, frames, device) for run in runs]

@@ -10,12 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from laser_gs_cli.options import render_options
-from laser_gs.atomic import atomic_write_text
-from laser_gs.evaluation import DEFAULT_HEAD, HEADS, evaluate_run
-from laser_gs.features.extract import load_features
-from laser_gs.memory import set_memory_limit
-from laser_gs.report import eval_report
-from laser_gs.run import open_run
+from laser_gs.choices import DEFAULT_HEAD, HEADS
 
 
 @click.command("eval")
@@ -37,6 +32,13 @@ def eval_cmd(run_dir: Path, json_path: Path | None, head: str, no_timing: bool, 
     Example:
       laser eval runs/demo --json runs/demo/scores.json
     """
+    from laser_gs.atomic import atomic_write_text
+    from laser_gs.evaluation import evaluate_run
+    from laser_gs.features.extract import load_features
+    from laser_gs.memory import set_memory_limit
+    from laser_gs.report import eval_report
+    from laser_gs.run import open_run
+
     set_memory_limit(max_memory_gb)
     config, backend, scene = open_run(run_dir, device)
     features = None

@@ -8,12 +8,9 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from laser_gs_cli.options import scene_load_options
-from laser_gs.data import load_scene
-from laser_gs.features.dense_clip import DEFAULT_MODEL, MODES, load_clip, tiny_clip
-from laser_gs.features.extract import extract_features
+from laser_gs.choices import CLIP_MODES
 
 
 @click.group("features")
@@ -29,10 +26,10 @@ def features() -> None:
 @features.command("extract")
 @click.option("--scene", "scene_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Scene folder.")
-@click.option("--mode", type=click.Choice(MODES), default="naclip", show_default=True,
+@click.option("--mode", type=click.Choice(CLIP_MODES), default="naclip", show_default=True,
               help="How the last CLIP block is modified for per-patch features (see docs/method.md).")
 @click.option("--clip-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"Local {DEFAULT_MODEL} OpenAI weights (.safetensors/.bin/.pt). "
+              help="Local ViT-B-16-quickgelu OpenAI weights (.safetensors/.bin/.pt). "
                    "Default: the Hugging Face cache (never downloads).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: SCENE/features).")
@@ -53,6 +50,11 @@ def extract(scene_dir: str, mode: str, clip_weights: Path | None, out: Path | No
     Example:
       laser features extract --scene ../data/bed --downscale 8 --clip-weights ~/weights/ViT-B-16.pt
     """
+    from laser_gs.data import load_scene
+    from laser_gs.features.dense_clip import load_clip, tiny_clip
+    from laser_gs.features.extract import extract_features
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
     clip = tiny_clip(mode) if tiny_random_clip else load_clip(mode, weights=clip_weights)
     out = out or Path(scene_dir) / "features"

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from laser_gs_cli.options import scene_load_options
-from laser_gs.data import load_scene
 from laser_gs.errors import FeatureError
 
 
@@ -40,6 +39,8 @@ def inspect(scene_dir: str, downscale: int | None, holdout: int | None, backgrou
       laser inspect ../shared/data/llff_fern
       laser inspect ../shared/data/blender_lego_200 --json
     """
+    from laser_gs.data import load_scene
+
     scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
     info = scene.summary()
     info["features"] = _feature_summary(scene)

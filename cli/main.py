@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -22,9 +23,12 @@ class LaserGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except LaserError as exc:
+        except (LaserError, PermissionError) as exc:
             if ctx.find_root().params.get("debug"):
                 raise
+            if isinstance(exc, PermissionError):  # a path the user chose cannot be written or read
+                exc = LaserError(f"{exc.filename}: permission denied; choose another location or fix its "
+                                 "permissions")
             err = UserError(str(exc))
             err.exit_code = getattr(exc, "exit_code", 2)
             raise err from None
@@ -35,8 +39,11 @@ class LaserGroup(click.Group):
 
 @click.group(cls=LaserGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show full Python tracebacks instead of one-line errors.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, envvar="LASER_THREADS", show_envvar=True,
+              help="CPU threads for torch (default: the cores this process may use). Running several trainings "
+                   "at once? Give each cores / trainings threads: oversubscribed cores run far slower.")
 @click.version_option(__version__, prog_name="laser")
-def laser(debug: bool) -> None:
+def laser(debug: bool, threads: int | None) -> None:
     """Language-guided 3D segmentation (Laser) with TensoRF and Gaussian-splatting backends.
 
     \b
@@ -45,6 +52,31 @@ def laser(debug: bool) -> None:
       laser inspect demo_scene
       laser train --backend gsplat --scene demo_scene --out runs/demo
     """
+    set_threads(threads)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity; a container's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` CPU threads in torch and its BLAS; returns the count.
+
+    Default: ``OMP_NUM_THREADS`` when the environment sets it, else :func:`available_cores`. Set before
+    torch is imported (the commands import it lazily), through the variables its thread pools read, and
+    directly when it is already loaded.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    n = threads or (int(env) if env.isdigit() and int(env) > 0 else available_cores())
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    return n
 
 
 def _register_commands() -> None:

@@ -9,7 +9,6 @@ import click
 from rich.console import Console
 
 from laser_gs_cli.options import parse_size
-from laser_gs.synthetic import SceneSpec, make_scene as generate
 
 
 @click.command("make-scene")
@@ -36,6 +35,8 @@ def make_scene(out: Path, seed: int, size: str, views: int, annotated: int, dim:
     Example:
       laser make-scene demo_scene --seed 1 --size 320x240 --views 24
     """
+    from laser_gs.synthetic import SceneSpec, make_scene as generate
+
     w, h = parse_size(size)
     if annotated > views:
         raise click.BadParameter(f"--annotated {annotated} exceeds --views {views}", param_hint="--annotated")

@@ -5,14 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from laser_gs_cli.options import render_options
-from laser_gs.evaluation import DEFAULT_HEAD, HEADS
-from laser_gs.memory import set_memory_limit
-from laser_gs.prompts import parse_prompts, prompt_embeddings
-from laser_gs.run import open_run
-from laser_gs.segment import resolve_views, segment_view, write_segmentation
+from laser_gs.choices import DEFAULT_HEAD, HEADS
 
 
 @click.command("segment")
@@ -39,6 +34,12 @@ def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, h
     Example:
       laser segment runs/demo --prompts "red apple,blue mug,wooden floor" --views 0,5
     """
+    from laser_gs.memory import set_memory_limit
+    from laser_gs.prompts import parse_prompts, prompt_embeddings
+    from laser_gs.run import open_run
+    from laser_gs.segment import resolve_views, segment_view, write_segmentation
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     set_memory_limit(max_memory_gb)
     names = parse_prompts(prompts)
     config, backend, scene = open_run(run_dir, device)

@@ -9,13 +9,6 @@ import click
 from laser_gs_cli.options import scene_load_options
 
 
-def _backend_help() -> str:
-    from laser_gs.backends import list_backends
-
-    names = ", ".join(list_backends()) or "none installed yet"
-    return f"3D representation to train (available: {names})."
-
-
 @click.command("train")
 @click.option("--backend", required=True, help="3D representation to train: tensorf or gsplat (or an installed "
                                                 "plugin; `laser config show` lists them).")

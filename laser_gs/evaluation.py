@@ -70,9 +70,16 @@ def head_probabilities(outputs: dict[str, Tensor], text: Tensor, head: str, tau:
 
 @torch.no_grad()
 def quick_miou(backend: Backend, scene: Scene, text: Tensor, head: str = DEFAULT_HEAD) -> float:
-    """mIoU of ``head`` on the annotated views (no pictures, no teacher): the training curves' metric."""
+    """mIoU of ``head`` on the annotated views (no pictures, no teacher): the training curves' metric.
+
+    The feature head's label maps come from composited class scores (``segmentation``, the cheapest
+    render; equal to the logits' argmax away from exact ties).
+    """
     preds = {}
     for v in scene.annotated_views:
+        if head == "feature":
+            preds[v] = backend.render(scene.cameras, v, ("segmentation",), text)["segmentation"].cpu()
+            continue
         out = backend.render(scene.cameras, v, head_outputs(head), text)
         preds[v] = head_probabilities({k: o.cpu() for k, o in out.items()}, text.cpu(), head).argmax(dim=-1)
     return float(segmentation_scores(preds, scene.gt_masks, scene.classes)["miou"])

@@ -159,3 +159,33 @@ def test_train_features_clip_without_weights(recording_backend, generated, tmp_p
     result = run("train", "--backend", "recording-test", "--scene", generated[0], "--out", tmp_path / "r",
                  "--features", "clip")
     assert result.exit_code == 2 and "CLIP weights" in result.output and "--features precomputed" in result.output
+
+
+def test_help_is_fast_because_nothing_heavy_is_imported():
+    import subprocess
+    import sys
+    import time
+
+    code = "import sys, laser_gs_cli.main; print(sorted(m for m in ('torch', 'numpy', 'gsplat', 'open_clip') if m in sys.modules))"
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "laser_gs_cli.main", "--help"], capture_output=True, check=True)
+    assert time.perf_counter() - t0 < 2.0  # about 0.1 s unloaded; the bound leaves room for a busy machine
+
+
+def _all_commands(group, prefix=()):
+    import click
+
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            yield from _all_commands(cmd, prefix + (name,))
+        else:
+            yield prefix + (name,), cmd
+
+
+def test_every_option_has_help_text():
+    missing = [(" ".join(path), opt.opts[0]) for path, cmd in _all_commands(laser) for opt in cmd.params
+               if opt.param_type_name == "option" and not (opt.help or "").strip()]
+    assert not missing, missing

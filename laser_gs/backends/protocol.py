@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import torch
+from rich.console import Console
 from torch import Tensor, nn
 
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.errors import LaserError
 from laser_gs.export.records import PointSet
+from laser_gs.progress import stderr_console
 from laser_gs.training.semantic import FeatureTargets, SemanticHeads
 from laser_gs.training.settings import Preset, ReconstructionSettings, TrainingSettings
 
@@ -132,8 +134,8 @@ class Backend(abc.ABC):
         #: class prompts and their ``[C, D]`` text embeddings (empty / None without features)
         self.classes: list[str] = []
         self.text: Tensor | None = None
-        #: one-line notes during training (the trainer points it at its console)
-        self.log: Callable[[str], None] = lambda message: None
+        #: where notes and progress of long phases go (the trainer points it at its own)
+        self.console: Console = stderr_console(quiet=True)
 
     # ------------------------------------------------------------------ training pieces
     @abc.abstractmethod

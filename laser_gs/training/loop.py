@@ -25,6 +25,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from laser_gs.errors import LaserError
+from laser_gs.progress import stderr_console
 
 
 class TrainingInterrupted(LaserError):
@@ -67,8 +68,7 @@ class LoopLog:
     skipped_steps: int = 0
 
 
-def make_console(quiet: bool = False) -> Console:
-    return Console(stderr=True, quiet=quiet)
+make_console = stderr_console
 
 
 @contextmanager
@@ -153,6 +153,8 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
                     done = it + 1
                     evaluated: dict[str, float] = {}
                     if evaluate is not None and eval_every and (done % eval_every == 0 or done == stage.end):
+                        bar.update(task, completed=done - stage.start, info="evaluating ...")
+                        bar.refresh()
                         extra = evaluated = evaluate(done)
                     if done % 25 == 0 or done == stage.end or evaluated:
                         # evaluation metrics only where they were measured (the bar keeps showing the last ones)

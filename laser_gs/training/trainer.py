@@ -199,7 +199,7 @@ class Trainer:
         torch.manual_seed(self.seed)
         backend.settings = self.settings
         dim = self.features.dim if self.features is not None else None
-        backend.log = self.console.log
+        backend.console = self.console
         backend.setup(scene, self.settings, dim, self.seed)
         if self.features is not None:
             self.targets = FeatureTargets(self.features, scene, backend.device)

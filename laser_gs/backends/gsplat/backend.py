@@ -30,6 +30,7 @@ from laser_gs.backends.registry import register_backend
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.export.records import GaussianAttributes, PointSet
+from laser_gs.progress import progress
 from laser_gs.semantics.field import SemanticField
 from laser_gs.semantics.volume import resolution_for
 from laser_gs.spherical_harmonics import SH_C0, sh_to_rgb
@@ -168,8 +169,6 @@ class GsplatBackend(Backend):
                                            sem.code_dim, c.semantic_comps, c.label_comps, c.field_width
                                            ).to(self.device)
         if self.lifted is None:
-            self.log(f"lifting the CLIP features of {len(self.train_views)} views onto "
-                     f"{self.params['means'].shape[0]} Gaussians")
             self.lifted = self._lift_targets(targets)
 
     def reconstruction_loss(self, step: Step) -> ReconstructionLoss:
@@ -231,7 +230,9 @@ class GsplatBackend(Backend):
                 clip, aug = targets.sample(torch.full_like(u, v, dtype=torch.long), u, vv)
                 yield viewmat, K, W, H, clip if aug is None else torch.cat([clip, aug], dim=1)
 
-        mean, weight = lift_to_gaussians(render, means.shape[0], per_view())
+        label = f"lifting CLIP features of {len(self.train_views)} views onto {means.shape[0]} Gaussians"
+        with progress(label, len(self.train_views), self.console, unit=" views") as advance:
+            mean, weight = lift_to_gaussians(render, means.shape[0], per_view(), on_view=advance)
         D = targets.dim
         return mean[:, :D], (mean[:, D:] if mean.shape[1] > D else None), weight
 

@@ -26,14 +26,15 @@ ViewTargets = tuple[Tensor, Tensor, int, int, Tensor]
 Rasterizer = Callable[[Tensor, Tensor, Tensor, int, int], Tensor]  # (colours [N, K], viewmat, K, W, H) -> [H, W, K]
 
 
-def lift_to_gaussians(rasterize_colours: Rasterizer, num_gaussians: int, views: Iterable[ViewTargets]
-                      ) -> tuple[Tensor, Tensor]:
+def lift_to_gaussians(rasterize_colours: Rasterizer, num_gaussians: int, views: Iterable[ViewTargets],
+                      on_view: Callable[[], None] | None = None) -> tuple[Tensor, Tensor]:
     """Per-Gaussian weighted means of per-pixel targets.
 
     Args:
         rasterize_colours: renders ``[N, K]`` per-Gaussian colours for a camera (differentiable).
         num_gaussians: ``N``.
         views: per view ``(viewmat, K, W, H, targets [H*W, K])``, row-major pixels.
+        on_view: called after each view (progress).
 
     Returns:
         ``[N, K]`` weighted means (zero where no pixel saw the Gaussian) and ``[N]`` the total
@@ -50,6 +51,8 @@ def lift_to_gaussians(rasterize_colours: Rasterizer, num_gaussians: int, views: 
             (g,) = torch.autograd.grad(img, colours, grad_outputs=grad_out)
         total = g[:, :k] if total is None else total + g[:, :k]
         weight = g[:, k] if weight is None else weight + g[:, k]
+        if on_view is not None:
+            on_view()
     if total is None:
         raise ValueError("no views to lift from")
     mean = torch.where(weight[:, None] > 0, total / weight.clamp_min(1e-12)[:, None], torch.zeros_like(total))

@@ -1,0 +1,51 @@
+"""Progress for phases of known length (lifting, evaluation, scene generation, export): nothing long is silent.
+
+:func:`progress` shows a rich bar with count, elapsed time and ETA on a terminal, and a
+line at the start, every 10 % and the end otherwise (logs, CI), so no phase runs longer
+than a few seconds without a sign of life.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+
+
+def stderr_console(quiet: bool = False) -> Console:
+    """The console progress and notes go to (stderr, so stdout stays for results)."""
+    return Console(stderr=True, quiet=quiet)
+
+
+@contextmanager
+def progress(description: str, total: int, console: Console | None = None,
+             unit: str = "") -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n=1)`` for a phase of ``total`` items; the bar disappears when the phase ends and one
+    line with its duration stays."""
+    console = console or stderr_console()
+    t0 = time.perf_counter()
+    if console.is_terminal:
+        columns = (TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("ETA"), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+    else:
+        state = {"done": 0, "next": 0.1}
+        console.log(f"{description}: 0/{total}{unit}")
+
+        def advance(n: int = 1) -> None:
+            state["done"] += n
+            if total and state["done"] / total >= state["next"] and state["done"] < total:
+                state["next"] += 0.1
+                elapsed = time.perf_counter() - t0
+                eta = elapsed / state["done"] * (total - state["done"])
+                console.log(f"{description}: {state['done']}/{total}{unit}, {elapsed:.0f}s elapsed, ETA {eta:.0f}s")
+
+        yield advance
+    if not console.quiet:
+        console.log(f"{description}: {total}{unit} done in {time.perf_counter() - t0:.1f}s")
