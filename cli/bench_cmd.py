@@ -30,13 +30,16 @@ def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: 
     Example:
       laser bench runs/tensorf runs/gsplat --json bench.json
     """
-    from laser_gs.atomic import atomic_write_text
+    from laser_gs.atomic import atomic_write_text, check_writable
     from laser_gs.bench import add_speedups, bench_run
     from laser_gs.memory import set_memory_limit
     from laser_gs.report import bench_report
 
     set_memory_limit(max_memory_gb)
     wh = parse_size(size) if size else None
+    for path, what in ((json_path, "--json"), (report_path, "--report")):
+        if path is not None:
+            check_writable(path, what)
     results = [bench_run(run, wh, frames, device) for run in runs]
     add_speedups(results)
     table = Table(title="laser bench")

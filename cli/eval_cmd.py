@@ -32,7 +32,7 @@ def eval_cmd(run_dir: Path, json_path: Path | None, head: str, no_timing: bool, 
     Example:
       laser eval runs/demo --json runs/demo/scores.json
     """
-    from laser_gs.atomic import atomic_write_text
+    from laser_gs.atomic import atomic_write_text, check_writable
     from laser_gs.evaluation import evaluate_run
     from laser_gs.features.extract import load_features
     from laser_gs.memory import set_memory_limit
@@ -40,6 +40,9 @@ def eval_cmd(run_dir: Path, json_path: Path | None, head: str, no_timing: bool, 
     from laser_gs.run import open_run
 
     set_memory_limit(max_memory_gb)
+    check_writable(run_dir / "eval", "RUN/eval")
+    if json_path is not None:
+        check_writable(json_path, "--json")
     config, backend, scene = open_run(run_dir, device)
     features = None
     if config.features == "precomputed":

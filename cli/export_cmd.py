@@ -28,6 +28,7 @@ def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_labe
     Example:
       laser export runs/demo --ply demo.ply --color-by-label
     """
+    from laser_gs.atomic import check_writable
     from laser_gs.errors import LaserError
     from laser_gs.export import export_points
     from laser_gs.memory import set_memory_limit
@@ -35,6 +36,7 @@ def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_labe
     from laser_gs.run import open_run
 
     set_memory_limit(max_memory_gb)
+    check_writable(ply_path, "--ply")
     config, backend, scene = open_run(run_dir, device)
     names, text = optional_prompt_embeddings(backend, config, parse_prompts(prompts))
     if text is None and color_by_label:

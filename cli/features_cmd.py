@@ -48,19 +48,22 @@ def extract(scene_dir: str, mode: str, clip_weights: Path | None, out: Path | No
 
     \b
     Example:
-      laser features extract --scene ../data/bed --downscale 8 --clip-weights ~/weights/ViT-B-16.pt
+      laser features extract --scene my_3dovs_scene --downscale 8 --clip-weights ViT-B-16.pt
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from laser_gs.atomic import check_writable
     from laser_gs.data import load_scene
     from laser_gs.features.dense_clip import load_clip, tiny_clip
     from laser_gs.features.extract import extract_features
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    out = out or Path(scene_dir) / "features"
+    if out.exists() and any(out.iterdir()) and not force:
+        raise click.UsageError(f"{out} exists and is not empty; pass --force to replace it")
+    check_writable(out, "--out")
     scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
     clip = tiny_clip(mode) if tiny_random_clip else load_clip(mode, weights=clip_weights)
-    out = out or Path(scene_dir) / "features"
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise click.UsageError(f"{out} exists and is not empty; pass --force to replace it")
+    if out.exists():
         shutil.rmtree(out)
     console = Console(stderr=True)
     times: list[float] = []

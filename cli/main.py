@@ -18,11 +18,16 @@ class UserError(click.ClickException):
 
 
 class LaserGroup(click.Group):
-    """Turns :class:`LaserError` into a one-line message unless ``--debug`` is given."""
+    """Turns :class:`LaserError` and bad command lines into a one-line message unless ``--debug`` is given."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a bad option value or a missing argument: one line naming it
+            if ctx.find_root().params.get("debug"):
+                raise
+            hint = f" (see `laser {exc.ctx.command_path.partition(' ')[2]} --help`)" if exc.ctx else ""
+            raise UserError(exc.format_message() + hint) from None
         except (LaserError, PermissionError) as exc:
             if ctx.find_root().params.get("debug"):
                 raise

@@ -35,6 +35,7 @@ def make_scene(out: Path, seed: int, size: str, views: int, annotated: int, dim:
     Example:
       laser make-scene demo_scene --seed 1 --size 320x240 --views 24
     """
+    from laser_gs.atomic import check_writable
     from laser_gs.synthetic import SceneSpec, make_scene as generate
 
     w, h = parse_size(size)
@@ -42,6 +43,7 @@ def make_scene(out: Path, seed: int, size: str, views: int, annotated: int, dim:
         raise click.BadParameter(f"--annotated {annotated} exceeds --views {views}", param_hint="--annotated")
     if out.exists() and any(out.iterdir()) and not force:
         raise click.UsageError(f"{out} exists and is not empty; pass --force to write into it anyway")
+    check_writable(out, "OUT")
     spec = SceneSpec(width=w, height=h, views=views, annotated=annotated, seed=seed, feature_dim=dim)
     console = Console(stderr=True)
     t0 = time.perf_counter()

@@ -20,14 +20,14 @@ def scene_load_options(func: Callable) -> Callable:
     return func
 
 
-def parse_size(value: str) -> tuple[int, int]:
-    """``"320x240"`` -> ``(320, 240)``."""
+def parse_size(value: str, option: str = "--size") -> tuple[int, int]:
+    """``"320x240"`` -> ``(320, 240)``; errors name ``option``."""
     try:
         w, h = (int(x) for x in value.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 320x240, got {value!r}") from None
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 320x240, got {value!r}", param_hint=option) from None
     if w < 16 or h < 16:
-        raise click.BadParameter(f"size must be at least 16x16, got {value!r}")
+        raise click.BadParameter(f"size must be at least 16x16, got {value!r}", param_hint=option)
     return w, h
 
 

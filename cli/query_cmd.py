@@ -32,6 +32,7 @@ def query_cmd(run_dir: Path, text: str, threshold: float, negatives: str, head: 
     Example:
       laser query runs/demo "red apple" --ply apple.ply
     """
+    from laser_gs.atomic import check_writable
     from laser_gs.errors import LaserError
     from laser_gs.export import export_points
     from laser_gs.memory import set_memory_limit
@@ -41,6 +42,8 @@ def query_cmd(run_dir: Path, text: str, threshold: float, negatives: str, head: 
     set_memory_limit(max_memory_gb)
     if not text.strip():
         raise LaserError("the query text is empty; give a prompt such as \"red apple\"")
+    if ply_path is not None:
+        check_writable(ply_path, "--ply")
     config, backend, scene = open_run(run_dir, device)
     q = query_run(backend, config, scene, text, threshold, negatives, head)
     n, total = q.selected, len(q.points)

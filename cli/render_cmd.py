@@ -39,6 +39,7 @@ def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None,
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from laser_gs.atomic import check_writable
     from laser_gs.bench import scaled_cameras
     from laser_gs.data.camera_path import spiral_path
     from laser_gs.data.images import write_png
@@ -49,6 +50,7 @@ def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None,
 
     set_memory_limit(max_memory_gb)
     names = parse_prompts(prompts)
+    check_writable(out_dir or run_dir / f"render_{path_kind}", "--out")
     config, backend, scene = open_run(run_dir, device)
     names, text = optional_prompt_embeddings(backend, config, names)
     if path_kind == "spiral":

@@ -34,6 +34,7 @@ def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, h
     Example:
       laser segment runs/demo --prompts "red apple,blue mug,wooden floor" --views 0,5
     """
+    from laser_gs.atomic import check_writable
     from laser_gs.memory import set_memory_limit
     from laser_gs.prompts import parse_prompts, prompt_embeddings
     from laser_gs.run import open_run
@@ -42,6 +43,7 @@ def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, h
 
     set_memory_limit(max_memory_gb)
     names = parse_prompts(prompts)
+    check_writable(out_dir or run_dir / "segment", "--out")
     config, backend, scene = open_run(run_dir, device)
     indices = resolve_views(views, scene)
     names, text = prompt_embeddings(backend, config, names)

@@ -12,13 +12,24 @@ from laser_gs.run import RunConfig
 
 
 def parse_prompts(text: str | None) -> list[str] | None:
-    """``"a, b ,c"`` -> ``["a", "b", "c"]``; empty entries are an error, None stays None."""
+    """``"a, b ,c"`` -> ``["a", "b", "c"]``; empty or repeated entries are an error, None stays None."""
     if text is None:
         return None
-    prompts = [p.strip() for p in text.split(",")]
+    prompts = [" ".join(p.split()) for p in text.split(",")]
     if not prompts or any(not p for p in prompts):
         raise LaserError(f"--prompts {text!r}: give a comma-separated list of non-empty prompts, e.g. \"mug,table\"")
+    seen: dict[str, str] = {}
+    for p in prompts:
+        if p.lower() in seen:
+            raise LaserError(f"--prompts {text!r}: {p!r} is given twice (as {seen[p.lower()]!r}); each prompt gets "
+                             "one class and one colour, so list it once")
+        seen[p.lower()] = p
     return prompts
+
+
+def _key(prompt: str) -> str:
+    """How prompts are matched to the run's classes: case and spacing do not matter."""
+    return " ".join(prompt.split()).lower()
 
 
 def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | None,
@@ -35,18 +46,21 @@ def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | 
         if not backend.classes:
             raise LaserError("this run stores no class names; pass --prompts")
         return list(backend.classes), backend.text
-    known = {c: i for i, c in enumerate(backend.classes)}
-    if all(p in known for p in prompts):
-        return prompts, backend.text[[known[p] for p in prompts]]
+    known = {_key(c): i for i, c in enumerate(backend.classes)}
+    if all(_key(p) in known for p in prompts):
+        return [backend.classes[known[_key(p)]] for p in prompts], backend.text[[known[_key(p)] for p in prompts]]
+    classes = ", ".join(backend.classes)
     if clip_loader is None:
         from laser_gs.features.dense_clip import load_clip
 
-        clip_loader = lambda: load_clip(config.clip_mode or "naclip", weights=config.clip_weights)  # noqa: E731
+        clip_loader = lambda: load_clip(config.clip_mode or "naclip", weights=config.clip_weights,  # noqa: E731
+                                        alternative=f"Or use the run's classes, which need no CLIP: {classes}.")
     try:
         clip = clip_loader()
     except LaserError as exc:
-        raise LaserError(f"prompts {sorted(set(prompts) - set(known))} are not among the run's classes "
-                         f"{backend.classes}, so CLIP's text tower is needed to encode them: {exc}") from None
+        unknown = [p for p in prompts if _key(p) not in known]
+        raise LaserError(f"prompts {unknown} are not among the run's classes ({classes}), so CLIP's text tower is "
+                         f"needed to encode them: {exc}") from None
     text = clip.encode_text(prompts).to(backend.text.device)
     if text.shape[1] != backend.text.shape[1]:
         raise LaserError(f"CLIP text width {text.shape[1]} differs from the run's feature width "

@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from laser_gs.backends.protocol import Backend
+from laser_gs.atomic import check_writable
 from laser_gs.backends.registry import get_backend
 from laser_gs.data import load_scene
 from laser_gs.data.scene import Scene
@@ -39,6 +40,7 @@ def train_run(config: RunConfig, run_dir: Path, resume: bool = False, console: C
     """
     backend_cls = get_backend(config.backend)
     device = resolve_device(config.device)
+    check_writable(run_dir, "--out")
     scene, features = inputs if inputs is not None else load_run_inputs(config)
     settings = TrainingSettings.resolve(backend_cls, config.preset, config.overrides, config.iters,
                                         semantics=features is not None)

@@ -99,6 +99,18 @@ def test_unknown_prompt_without_clip_weights_is_a_clear_error(runs, tmp_path, mo
                                      "--prompts", "purple elephant"])
     assert res.exit_code == 2
     assert "purple elephant" in res.output and "CLIP" in res.output
+    # the way out that needs no CLIP: the run's own classes, listed in the message
+    assert "Or use the run's classes, which need no CLIP: brick wall, wooden floor" in res.output
+    assert "--features precomputed" not in res.output and res.output.strip().count("\n") == 0
+
+
+def test_prompts_match_the_runs_classes_ignoring_case_and_spaces(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf"))  # no CLIP: only the run's classes can work
+    res = CliRunner().invoke(laser, ["segment", str(runs["gsplat"]), "--prompts", " Red  Apple,BLUE MUG",
+                                     "--views", "0", "--out", str(tmp_path / "seg")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(laser, ["segment", str(runs["gsplat"]), "--prompts", "red apple,Red Apple"])
+    assert res.exit_code == 2 and "given twice" in res.output
 
 
 # ---------------------------------------------------------------------------- open-vocabulary workflows

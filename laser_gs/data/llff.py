@@ -66,13 +66,17 @@ def read_poses_bounds(path: Path) -> np.ndarray:
         raise SceneError("poses file not found", path, "an LLFF scene needs poses_bounds.npy")
     try:
         arr = np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for corrupt files
-        raise SceneError(f"cannot read poses ({exc})", path) from None
+    except Exception:  # numpy raises several types, with advice (allow_pickle) that does not apply here
+        raise SceneError("not a readable numeric .npy array (damaged, truncated or pickled)", path,
+                         "write it again with your pose tool, e.g. LLFF's imgs2poses.py or COLMAP") from None
     if arr.ndim != 2 or arr.shape[1] != 17:
         raise SceneError(f"expected an [N, 17] array, got shape {list(arr.shape)}", path)
-    if not np.isfinite(arr).all():
-        bad = sorted(set(np.nonzero(~np.isfinite(arr))[0].tolist()))
-        raise SceneError(f"non-finite values (NaN or Inf) in the poses of views {bad[:10]}", path)
+    for cols, what in ((slice(0, 15), "camera poses (columns 0-14)"), (slice(15, 17), "near/far bounds (columns 15-16)")):
+        part = arr[:, cols]
+        if not np.isfinite(part).all():
+            bad = sorted(set(np.nonzero(~np.isfinite(part))[0].tolist()))
+            raise SceneError(f"non-finite values (NaN or Inf) in the {what} of views {bad[:10]}", path,
+                             "fix or remove those rows (one row per image, in sorted file order)")
     return arr.astype(np.float64)
 
 

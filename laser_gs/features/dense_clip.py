@@ -238,7 +238,10 @@ def _hub_cached_file(model_name: str, pretrained: str) -> str | None:
     return None
 
 
-def missing_weights_message(model_name: str, pretrained: str) -> str:
+TRAINING_ALTERNATIVE = "Without CLIP, use --features precomputed with a features/ folder."
+
+
+def missing_weights_message(model_name: str, pretrained: str, alternative: str = TRAINING_ALTERNATIVE) -> str:
     import open_clip
 
     cfg = open_clip.get_pretrained_cfg(model_name, pretrained) or {}
@@ -251,11 +254,12 @@ def missing_weights_message(model_name: str, pretrained: str) -> str:
     return (f"CLIP weights for {model_name} ({pretrained}) not found: no --clip-weights file was given and the "
             f"local caches have no copy of {where}. Download it on a machine with internet, then pass "
             "--clip-weights PATH (a .safetensors, .bin or .pt file) or copy it into the Hugging Face cache "
-            "(HF_HOME). Without CLIP, use --features precomputed with a features/ folder.")
+            f"(HF_HOME). {alternative}")
 
 
 def load_clip(mode: str = "naclip", weights: str | Path | None = None, model_name: str = DEFAULT_MODEL,
-              pretrained: str = DEFAULT_PRETRAINED, device: str = "cpu") -> DenseCLIP:
+              pretrained: str = DEFAULT_PRETRAINED, device: str = "cpu",
+              alternative: str = TRAINING_ALTERNATIVE) -> DenseCLIP:
     """Load an open_clip model for dense extraction, failing fast when the weights are absent.
 
     Args:
@@ -281,11 +285,14 @@ def load_clip(mode: str = "naclip", weights: str | Path | None = None, model_nam
     else:
         source = _hub_cached_file(model_name, pretrained)
         if source is None:
-            raise WeightsError(missing_weights_message(model_name, pretrained))
+            raise WeightsError(missing_weights_message(model_name, pretrained, alternative))
     try:
         model = open_clip.create_model(model_name, pretrained=source, device=device)
     except Exception as exc:  # wrong architecture, corrupt file, pickle refused by weights_only
-        raise WeightsError(f"{source}: cannot load as {model_name} weights ({exc.__class__.__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0].rstrip(".")[:200]  # not torch's multi-line advice
+        raise WeightsError(f"{source}: cannot load as {model_name} ({pretrained}) weights ({exc.__class__.__name__}: "
+                           f"{first}); the file is damaged or holds another model: download the weights again "
+                           "and pass them with --clip-weights") from None
     return DenseCLIP(model=model, tokenizer=open_clip.get_tokenizer(model_name), mode=mode,
                      name=f"{model_name}/{pretrained} dense={mode}")
 

@@ -96,18 +96,22 @@ class FeatureSet:
         return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
 
 
+REEXTRACT = "re-extract the features with `laser features extract --scene SCENE --force`"
+
+
 def _load_npy(path: Path) -> np.ndarray:
     if not path.is_file():
-        raise FeatureError(f"{path}: file not found")
+        raise FeatureError(f"{path}: file not found; {REEXTRACT}")
     try:
         return np.load(path, allow_pickle=False)
-    except Exception as exc:  # corrupt header, pickled object arrays, truncated data
-        raise FeatureError(f"{path}: cannot read ({exc})") from None
+    except Exception:  # corrupt header, pickled object arrays, truncated data (numpy's advice does not apply)
+        raise FeatureError(f"{path}: not a readable numeric .npy array (damaged, truncated or pickled); "
+                           f"{REEXTRACT}") from None
 
 
 def _check_finite(path: Path, arr: np.ndarray) -> None:
     if not np.isfinite(arr).all():
-        raise FeatureError(f"{path}: contains NaN or Inf values; re-extract the features")
+        raise FeatureError(f"{path}: contains NaN or Inf values; {REEXTRACT}")
 
 
 def _normalise(x: np.ndarray) -> Tensor:

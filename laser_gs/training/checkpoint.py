@@ -34,6 +34,11 @@ class CheckpointError(LaserError):
     """A checkpoint that cannot be trusted or read."""
 
 
+#: What to do about a damaged file (a run's model.ckpt or one of its checkpoints).
+DAMAGED_NEXT_STEP = ("delete it and run the same `laser train ... --resume` again (it continues from the newest "
+                     "good checkpoint, or retrains from the start)")
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temp file + fsync + rename) with a checksum."""
     buf = io.BytesIO()
@@ -53,18 +58,18 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read checkpoint ({exc})") from None
     if not raw.startswith(MAGIC):
-        raise CheckpointError(f"{path}: not a laser_gs checkpoint (bad header)")
+        raise CheckpointError(f"{path}: not a laser_gs checkpoint (bad header); {DAMAGED_NEXT_STEP}")
     rest = raw[len(MAGIC):]
     try:
         version_line, digest, data = rest.split(b"\n", 2)
         version = int(version_line)
     except ValueError:
-        raise CheckpointError(f"{path}: truncated checkpoint header") from None
+        raise CheckpointError(f"{path}: truncated checkpoint header; {DAMAGED_NEXT_STEP}") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {version}, this laser_gs reads format {FORMAT_VERSION}; "
                               "retrain with this version")
     if hashlib.sha256(data).hexdigest().encode() != digest:
-        raise CheckpointError(f"{path}: checksum mismatch, the file is truncated or corrupted")
+        raise CheckpointError(f"{path}: checksum mismatch, the file is truncated or corrupted; {DAMAGED_NEXT_STEP}")
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
