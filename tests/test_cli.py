@@ -189,3 +189,35 @@ def test_every_option_has_help_text():
     missing = [(" ".join(path), opt.opts[0]) for path, cmd in _all_commands(laser) for opt in cmd.params
                if opt.param_type_name == "option" and not (opt.help or "").strip()]
     assert not missing, missing
+
+
+def _names(option: str, text: str) -> bool:
+    import re
+
+    return re.search(rf"(^|[\s\[|]){re.escape(option)}($|[\s\]=|])", text) is not None
+
+
+def test_readme_cli_summary_lists_every_command_and_option():
+    """The README's CLI block names every command and each of its options on that command's lines."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme[readme.index("```text\nlaser [--threads"):]
+    block = block[:block.index("```", 8)]
+    entries: dict[str, str] = {}
+    for line in block.splitlines()[1:]:
+        if line.startswith("laser "):
+            key = line
+            entries[key] = line
+        elif line.startswith(" ") and entries:
+            entries[key] += " " + line.strip()
+    missing = []
+    for path, cmd in _all_commands(laser):
+        name = "laser " + " ".join(path)
+        entry = next((text for head, text in entries.items() if head.startswith(name + " ") or head == name), None)
+        if entry is None:
+            missing.append(name)
+            continue
+        missing += [f"{name} {p.opts[0]}" for p in cmd.params
+                    if p.param_type_name == "option" and not any(_names(o, entry) for o in p.opts)]
+    missing += [f"laser {p.opts[0]}" for p in laser.params
+                if p.param_type_name == "option" and not any(_names(o, block.splitlines()[1]) for o in p.opts)]
+    assert not missing, missing
