@@ -159,7 +159,7 @@ def evaluate_run(backend: Backend, scene: Scene, features: FeatureSet | None, te
 
 def _write_panel(path: Path, scene: Scene, view: int, rgb: Tensor, pred: Tensor, teacher: Tensor | None) -> None:
     """``RGB | prediction | (teacher) | GT | legend`` for one annotated view."""
-    C = len(scene.classes)
+    C = scene.classes
     panels = [to_uint8(rgb.numpy()), colorize(pred.numpy(), C)]
     titles = ["render", "3D prediction"]
     if teacher is not None:

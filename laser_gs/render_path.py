@@ -35,5 +35,5 @@ def render_frame(backend: Backend, cameras: Cameras, index: int, text: Tensor | 
         return to_uint8(backend.render(cameras, index, ("rgb",))["rgb"].cpu().numpy())
     rgb, probs = segment_view(backend, cameras, index, text, head)
     labels = probs.argmax(-1).numpy()
-    return hstack([to_uint8(rgb.numpy()), overlay(rgb.numpy(), labels, len(names)),
+    return hstack([to_uint8(rgb.numpy()), overlay(rgb.numpy(), labels, names),
                    legend(names, height=cameras.height)])

@@ -25,6 +25,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 figure{margin:.8em 0}figcaption{font-size:.9em;color:#555}img{max-width:100%;image-rendering:pixelated}
 .meta{color:#666;font-size:.9em}
+.legend{font-size:1.05em}.swatch{display:inline-block;margin:0 1.2em .4em 0;white-space:nowrap}
+.swatch i{display:inline-block;width:1.1em;height:1.1em;margin-right:.4em;vertical-align:-.15em;border:1px solid #555}
 """
 
 
@@ -63,6 +65,14 @@ class Report:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows)
         self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
+
+    def legend(self, names: list[str]) -> None:
+        """The class colours as large HTML swatches (readable whatever the pictures are scaled to)."""
+        from laser_gs.visualize import palette
+
+        items = "".join(f'<span class="swatch"><i style="background:rgb({r},{g},{b})"></i>{html.escape(n)}</span>'
+                        for n, (r, g, b) in zip(names, palette(names).tolist()))
+        self.parts.append(f'<p class="legend">{items}</p>')
 
     def figure(self, image: np.ndarray | Path, caption: str) -> None:
         self.parts.append(f'<figure><img alt="{html.escape(caption)}" src="{png_data_uri(image)}">'
@@ -106,6 +116,8 @@ def eval_report(result: dict[str, Any], pictures: list[Path]) -> Report:
         rep.table([""] + names, body)
     if pictures:
         rep.heading("Annotated views: render | 3D prediction | 2D teacher | ground truth")
+        if result.get("classes"):
+            rep.legend(result["classes"])
         for path in pictures:
             rep.figure(path, path.stem)
     return rep

@@ -61,17 +61,16 @@ def write_segmentation(out_dir: Path, name: str, rgb: Tensor, probs: Tensor, pro
     """
     out_dir = Path(out_dir)
     labels = probs.argmax(dim=-1).numpy()
-    C = len(prompts)
     written = []
     path = out_dir / f"{name}_labels.png"
-    write_png(path, colorize(labels, C))
+    write_png(path, colorize(labels, prompts))
     written.append(path)
     path = out_dir / f"{name}_labels.npy"
     with atomic_open(path, "wb") as fh:
         np.save(fh, labels.astype(np.int16))
     written.append(path)
     path = out_dir / f"{name}_overlay.png"
-    write_png(path, hstack([to_uint8(rgb.numpy()), overlay(rgb.numpy(), labels, C),
+    write_png(path, hstack([to_uint8(rgb.numpy()), overlay(rgb.numpy(), labels, prompts),
                             legend(prompts, height=labels.shape[0])], ["render", "segmentation", ""]))
     written.append(path)
     for c, prompt in enumerate(prompts):

@@ -97,7 +97,7 @@ def write_ply(path: Path, points: PointSet, labels: np.ndarray | None = None, sc
     if color_by_label:
         if labels is None or not prompts:
             raise ValueError("colouring by label needs labels and prompts")
-        pal = palette(len(prompts))[labels]
+        pal = palette(prompts)[labels]
         if g is not None:
             dc = (pal.astype(np.float32) / 255.0 - 0.5) / SH_C0
             cols.update({f"f_dc_{i}": dc[:, i] for i in range(3)})
