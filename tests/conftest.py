@@ -10,6 +10,18 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` are skipped on machines without CUDA (scripts/gpu_check.sh runs them on a GPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (scripts/gpu_check.sh runs these on a GPU machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LASER_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -68,7 +80,7 @@ def default_scene(tmp_path_factory) -> Path:
 
 
 def fit(backend: str, scene_dir: Path, run_dir: Path, iters: int, features: bool = True,
-        overrides: tuple[str, ...] | list[str] = (), seed: int = 0, preset: str = "fast"):
+        overrides: tuple[str, ...] | list[str] = (), seed: int = 0, preset: str = "fast", device: str = "cpu"):
     """Train ``backend`` on a scene folder through the library's entry point (quiet, CPU); resumes when ``run_dir``
     already holds the run. Returns ``(scene, trained backend)``."""
     from laser_gs.run import RunConfig
@@ -76,7 +88,7 @@ def fit(backend: str, scene_dir: Path, run_dir: Path, iters: int, features: bool
     from laser_gs.training.loop import make_console
 
     config = RunConfig(backend=backend, scene=str(scene_dir), features="precomputed" if features else "none",
-                       preset=preset, iters=iters, overrides=list(overrides), seed=seed, device="cpu")
+                       preset=preset, iters=iters, overrides=list(overrides), seed=seed, device=device)
     inputs = load_run_inputs(config)
     model = train_run(config, run_dir, resume=(Path(run_dir) / "config.json").is_file(),
                       console=make_console(quiet=True), inputs=inputs)

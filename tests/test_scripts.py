@@ -59,3 +59,21 @@ def test_bench_preprocess_quick(tmp_path):
     # a pyramid of hundreds of crops costs more than one dense pass, in time and in storage
     assert data["pyramid"]["crops_per_view"] > 100
     assert data["time_ratio"] > 1 and data["bytes_ratio"] > 1
+
+
+def test_gpu_check_dry_run(tmp_path):
+    """scripts/gpu_check.sh --dry-run: the GPU check's steps on the CPU at tiny sizes, JSON and table written."""
+    out = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh"), "--dry-run", str(tmp_path / "g")], cwd=REPO,
+                         capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                                                             "LASER_PYTHON": sys.executable}, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    data = json.loads((tmp_path / "g" / "gpu_check.json").read_text())
+    assert data["dry_run"] and data["cuda_tests"]["ran"] and data["cuda_tests"]["tests"] >= 4
+    assert all(s["status"] == "ok" for s in data["steps"].values()), data["steps"]
+    for backend in ("tensorf", "gsplat"):
+        t = data["train"][backend]
+        assert t["s_per_step"]["reconstruct"] > 0 and t["projected_full_schedule_s"]["semantics"] > 0
+    assert {r["run"].rsplit("/", 1)[-1] for r in data["bench"]["tiny"]} == {"tensorf", "gsplat", "gsplat_5000"}
+    assert data["lift"]["gaussians"] == 5000 and data["lift"]["seconds"] > 0
+    table = (tmp_path / "g" / "gpu_check.md").read_text()
+    assert "| gsplat_5000 | 64x48 (tiny) |" in table and "DRY RUN" in table
