@@ -94,5 +94,15 @@ def _fast() -> Preset:
         TrainerSettings(checkpoint_every=200, eval_every=400))
 
 
-#: ``default`` (3DGS schedule, GPU-sized) and ``fast`` (CPU-sized, same stages).
-PRESETS = {"default": _default, "fast": _fast}
+def _quick() -> Preset:
+    return Preset(
+        GsplatSettings(iters=400, coarse_until=200, init_points=12000, max_gaussians=16000, prune_opa=0.02,
+                       sh_degree=1, sh_degree_every=150, refine_start=80, refine_stop=300, refine_every=40,
+                       reset_every=100000, semantic_voxels=64 ** 3),
+        SemanticSettings(iters=250, joint_start=85, sct_start=135, batch_size=4096, lr_heads=2e-3, lr_decay=1.0),
+        TrainerSettings(checkpoint_every=100, eval_every=0))
+
+
+#: ``default`` (3DGS schedule, GPU-sized), ``fast`` (CPU-sized, same stages) and ``quick`` (the few-minute
+#: demo on a CPU: fewer steps and Gaussians).
+PRESETS = {"default": _default, "fast": _fast, "quick": _quick}

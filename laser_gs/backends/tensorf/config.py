@@ -83,5 +83,15 @@ def _fast() -> Preset:
         TrainerSettings(checkpoint_every=250, eval_every=500))
 
 
-#: ``default`` (paper, GPU-sized) and ``fast`` (CPU-sized, same stages).
-PRESETS = {"default": _default, "fast": _fast}
+def _quick() -> Preset:
+    return Preset(
+        TensoRFSettings(iters=1000, batch_rays=2048, voxels_init=40 ** 3, voxels_final=100 ** 3,
+                        upsample_at=(150, 300, 450, 600), occupancy_at=(250, 500), density_comps=(8, 4, 4),
+                        app_comps=(24, 8, 8), mlp_width=64, step_ratio=1.0, ndc_samples=48, max_samples=192),
+        SemanticSettings(iters=500, joint_start=170, sct_start=270, batch_size=1024),
+        TrainerSettings(checkpoint_every=250, eval_every=0))
+
+
+#: ``default`` (paper, GPU-sized), ``fast`` (CPU-sized, same stages) and ``quick`` (the few-minute demo on a
+#: CPU: smaller grids, fewer samples and steps).
+PRESETS = {"default": _default, "fast": _fast, "quick": _quick}
