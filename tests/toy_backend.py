@@ -87,7 +87,7 @@ class ToyVoxelBackend(Backend):
     def param_groups(self, phase: str) -> list[ParamGroup]:
         if phase == "reconstruct":
             return [ParamGroup("grid", [self.grid], self.settings.model.lr)]
-        return [ParamGroup("semantic", list(self.semantic.parameters()) + list(self.heads.parameters()),
+        return [ParamGroup("semantic", list(self.semantic.parameters()) + self.heads.trainable_parameters(),
                            self.settings.semantic.lr_heads)]
 
     # ---------------------------------------------------------------- rendering rays

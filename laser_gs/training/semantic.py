@@ -10,6 +10,7 @@ same losses and schedule.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -81,6 +82,12 @@ class SemanticSettings(Settings):
     """Transient query attention over the point set (off: its query map alone)."""
     use_label: bool = True
     """Label volume and its cross-entropy."""
+    target_ema: float = 0.0
+    """Momentum of a slowly moving copy of the adapter that makes the distillation and label targets
+    (``A(F)``) once SCT starts: 0 uses the adapter itself (the paper), 0.99 a mean teacher that follows it
+    slowly, so self-generated targets cannot lock in whatever state the field has when SCT starts."""
+    label_start: int = schedule(0)
+    """Step within stage 2 from which the label cross-entropy applies (0: from the start)."""
     use_text_aug: bool = False
     """Text augmentation loss. Off by default: on our synthetic scene it cost 19.5 mIoU (93.1 -> 73.6,
     docs/benchmarks.md); ``laser train --text-aug`` turns it on."""
@@ -105,6 +112,8 @@ class SemanticHeads(nn.Module):
         self.attention = TransientQueryAttention(cfg.point_dim, embed_dim=cfg.embed_dim, out_dim=dim)
         self.label = LabelField(cfg.code_dim, dim)
         self.adapter = Adapter(dim, alpha=cfg.alpha)
+        # the slowly moving copy of the adapter that makes targets when ``target_ema`` > 0 (never trained)
+        self.adapter_ema = copy.deepcopy(self.adapter).requires_grad_(False)
         self.cfg = cfg
 
     @property
@@ -115,7 +124,25 @@ class SemanticHeads(nn.Module):
     def cfg(self, value: SemanticSettings) -> None:
         """Settings of this invocation (switches, ratios); a resumed run may change them, so alpha follows."""
         self._cfg = value
-        self.adapter.alpha = value.alpha
+        self.adapter.alpha = self.adapter_ema.alpha = value.alpha
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Every parameter the optimizers train (not the adapter's slow copy)."""
+        return [p for name, p in self.named_parameters() if not name.startswith("adapter_ema.")]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Move the adapter's slow copy towards the adapter (``target_ema`` momentum); called after each
+        applied stage 2 step."""
+        m = self.cfg.target_ema
+        if m <= 0:
+            return
+        for slow, fast in zip(self.adapter_ema.parameters(), self.adapter.parameters()):
+            slow.mul_(m).add_(fast.detach(), alpha=1.0 - m)
+
+    def target_adapter(self) -> Adapter:
+        """The adapter that makes distillation and label targets: the slow copy when ``target_ema`` > 0."""
+        return self.adapter_ema if self.cfg.target_ema > 0 else self.adapter
 
     def point_embedding(self, x: Tensor, weight: Tensor | None = None, chunk: int = 65536) -> Tensor:
         """``[P, point_dim] -> [P, E]``: attention over the point set (or the query map alone when ablated)."""
@@ -207,16 +234,16 @@ def semantic_losses(heads: SemanticHeads, cfg: SemanticSettings, step: int, h: T
     sct = cfg.use_adapter and cfg.use_sct and step >= cfg.sct_start
     if cfg.use_adapter:
         a_clip = heads.adapter(clip)
-        target = a_clip.detach()
+        target = a_clip.detach() if cfg.target_ema <= 0 else heads.target_adapter()(clip).detach()
         pred = heads.adapter(rendered) if sct else rendered
     else:
         a_clip, target, pred = clip, clip, rendered
     parts: dict[str, Tensor] = {"feat": cfg.w_feat * distillation_loss(pred, target)}
     if cfg.use_adapter:
         parts["sct"] = cfg.w_sct * self_cross_loss(heads.adapter, clip, rendered, cfg.beta, cross=sct)
-    if text is not None and cfg.use_label:
+    if text is not None and cfg.use_label and step >= cfg.label_start:
         label = heads.label(label_code)
-        parts["rel"] = cfg.w_rel * label_ce_loss(label, segmentation_logits(a_clip.detach(), text),
+        parts["rel"] = cfg.w_rel * label_ce_loss(label, segmentation_logits(target, text),
                                                  segmentation_logits(pred, text), text, cfg.gamma, cfg.tau)
     if text is not None and aug is not None and cfg.use_adapter and cfg.use_text_aug:
         parts["aug"] = cfg.w_aug * text_aug_loss(segmentation_logits(a_clip, text), aug)

@@ -160,6 +160,8 @@ class Trainer:
                 loss = loss + sem.w_rgb * batch.rgb_mse
                 metrics["psnr"] = -10 * math.log10(max(float(batch.rgb_mse.detach()), 1e-10))
         result = self._apply(loss, metrics)
+        if phase != "reconstruct" and result.applied:
+            self.backend.heads.after_step()
         if self.backend.after_step(step, self.optimizers, aux, result.applied):
             self._build_optimizers(self.backend.param_groups(self.phase))
             self.reset_step = index + 1

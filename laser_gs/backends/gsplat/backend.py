@@ -152,7 +152,7 @@ class GsplatBackend(Backend):
             return [ParamGroup(k, [self.params[k]], lrs[k], c.lr_means_final if k == "means" else 1.0, eps=1e-15)
                     for k in self.params.keys()]
         # stage 2 (both phases: colours stay as fitted, the field reads them detached)
-        return [ParamGroup("heads", list(self.heads.parameters()), sem.lr_heads, sem.lr_decay),
+        return [ParamGroup("heads", self.heads.trainable_parameters(), sem.lr_heads, sem.lr_decay),
                 ParamGroup("field_grid", self.field.grid_parameters(), c.lr_field_grid, sem.lr_decay),
                 ParamGroup("field_net", self.field.net_parameters(), c.lr_field_net, sem.lr_decay)]
 
@@ -258,7 +258,10 @@ class GsplatBackend(Backend):
     def _semantic_inputs(self) -> tuple[Tensor, Tensor]:
         """``[N, point_dim]`` attention inputs and ``[N, code_dim]`` label codes of all Gaussians (the field)."""
         p = self.params
-        return self.field(normalise(p["means"].detach(), self.field_box), gaussian_appearance(p["sh0"], p["shN"]))
+        app = gaussian_appearance(p["sh0"], p["shN"])
+        if self.cfg.appearance_scale != 1.0:
+            app = app * self.cfg.appearance_scale
+        return self.field(normalise(p["means"].detach(), self.field_box), app)
 
     def _semantic(self) -> tuple[Tensor, Tensor]:
         """``[N, E]`` attention outputs (over all Gaussians, weighted by opacity) and ``[N, code_dim]`` label codes.

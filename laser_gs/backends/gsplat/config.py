@@ -61,6 +61,9 @@ class GsplatSettings(ReconstructionSettings):
     """VM components of the semantic field's label volume."""
     field_width: int = 64
     """Hidden width of the semantic field's MLP."""
+    appearance_scale: float = 1.0
+    """Weight of a Gaussian's appearance (colour and SH) in the field's input, beside its position's VM
+    features; 0 reads position only."""
     lift_scale: float = 0.5
     """Stage 2 lifts the CLIP features of every training view, rendered at this fraction of the resolution,
     onto the Gaussians (CLIP's token grid is coarse)."""

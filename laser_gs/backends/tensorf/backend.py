@@ -116,7 +116,7 @@ class TensoRFBackend(Backend):
         if phase == "reconstruct":
             return [ParamGroup("grids", grids["density"] + grids["app"], c.lr_grid, c.lr_decay, **adam),
                     ParamGroup("nets", nets, c.lr_net, c.lr_decay, **adam)]
-        heads = f.semantic.net_parameters() + list(self.heads.parameters())
+        heads = f.semantic.net_parameters() + self.heads.trainable_parameters()
         groups = [ParamGroup("semantic_nets", heads, sem.lr_heads, sem.lr_decay, **adam),
                   ParamGroup("semantic_grids", f.semantic.grid_parameters(), c.lr_grid, sem.lr_decay, **adam)]
         if phase == "joint":
