@@ -11,6 +11,7 @@ from laser_gs.atomic import check_writable
 from laser_gs.backends.registry import get_backend
 from laser_gs.data import load_scene
 from laser_gs.data.scene import Scene
+from laser_gs.errors import LaserError
 from laser_gs.evaluation import training_evaluator
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.run import RunConfig, prepare_run_dir
@@ -44,6 +45,11 @@ def train_run(config: RunConfig, run_dir: Path, resume: bool = False, console: C
     scene, features = inputs if inputs is not None else load_run_inputs(config)
     settings = TrainingSettings.resolve(backend_cls, config.preset, config.overrides, config.iters,
                                         semantics=features is not None)
+    if settings.semantic.use_text_aug and features is not None and features.text_aug is None:
+        raise LaserError(f"--text-aug needs augmented-prompt text embeddings (text_embeddings_aug.npy), and "
+                         f"{features.directory} has none: extract the features with CLIP (`laser features extract`), "
+                         "or generate the scene with `laser make-scene --text-aug-model sharper`, or train without "
+                         "--text-aug")
     config.settings = settings.to_dict()
     prepare_run_dir(run_dir, config, resume=resume)
     backend = backend_cls()

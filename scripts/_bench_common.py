@@ -85,12 +85,13 @@ def parse_common(doc: str, default_out: str, argv: list[str] | None = None,
     return args
 
 
-def ensure_scene(args: argparse.Namespace) -> Path:
-    """``--scene``, or a synthetic scene generated once under ``--out`` (tiny with ``--quick``)."""
+def ensure_scene(args: argparse.Namespace, text_aug: bool = False) -> Path:
+    """``--scene``, or a synthetic scene generated once under ``--out`` (tiny with ``--quick``); ``text_aug``
+    writes augmented-prompt embeddings (the 'sharper' model) so text augmentation can be measured."""
     if args.scene is not None:
         return args.scene
     scene = args.out / "scene"
     if not (scene / "scene.json").is_file():
         extra = ["--size", "64x48", "--views", "6", "--annotated", "2", "--dim", "32"] if args.quick else []
-        laser("make-scene", str(scene), *extra)
+        laser("make-scene", str(scene), *extra, *(["--text-aug-model", "sharper"] if text_aug else []))
     return scene

@@ -112,7 +112,7 @@ def sweep_table(results: dict, backends: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_common(__doc__, "runs/ablation", argv, sweeps=True)
-    scene = ensure_scene(args)
+    scene = ensure_scene(args, text_aug=True)
     variants = VARIANTS[::5] if args.quick else VARIANTS
     results: dict = {"machine": machine(), "scene": str(scene), "backends": {}}
     for backend in args.backends:

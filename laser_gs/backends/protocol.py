@@ -256,7 +256,7 @@ class Backend(abc.ABC):
             self.load_model_state(state["model"])
             self.build_heads(int(state["dim"]) or None)
             if self.heads is not None:
-                self.heads.load_state_dict(state["heads"])
+                self.heads.load_weights(state["heads"])
         except (RuntimeError, KeyError, LaserError) as exc:
             raise CheckpointError(f"the checkpoint does not match this laser_gs's {self.name} model (written by "
                                   f"another version?): {str(exc).splitlines()[0]}; retrain the run") from None

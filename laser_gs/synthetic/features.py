@@ -39,7 +39,7 @@ class FeatureNoise:
     smooth_noise: float = 0.1
     class_similarity: float = 0.55
     pair_similarity: float = 0.85
-    similar_pairs: tuple[tuple[int, int], ...] = ((2, 3),)
+    similar_pairs: tuple[tuple[int, ...], ...] = ((2, 3),)  # confusable groups (pairs or more) of classes
     text_alignment: float = 0.45
     text_noise: float = 0.08
     aug_text_noise: float = 0.1
@@ -69,25 +69,39 @@ def class_embeddings(num_classes: int, dim: int, noise: FeatureNoise, g: torch.G
     own = _unit(torch.randn(num_classes, dim, generator=g))
     a = noise.class_similarity ** 0.5
     emb = a * common + (1 - noise.class_similarity) ** 0.5 * own
-    for i, j in noise.similar_pairs:
-        if i < num_classes and j < num_classes:
+    for group in noise.similar_pairs:
+        if all(k < num_classes for k in group):
             shared = _unit(torch.randn(dim, generator=g))
-            # cos(e_i, e_j) ~ class_similarity + (1 - class_similarity) * pair_similarity
+            # cos(e_i, e_j) ~ class_similarity + (1 - class_similarity) * pair_similarity within a group
             p = noise.pair_similarity ** 0.5
             rest = (1 - noise.pair_similarity) ** 0.5
-            for k in (i, j):
+            for k in group:
                 emb[k] = a * common + (1 - noise.class_similarity) ** 0.5 * (p * shared + rest * own[k])
     return _unit(emb)
 
 
-def text_embeddings(image_emb: Tensor, noise: FeatureNoise, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Plain and augmented ``[C, D]`` unit text embeddings across a modality gap."""
+def text_embeddings(image_emb: Tensor, noise: FeatureNoise, g: torch.Generator, aug_model: str = "noise"
+                    ) -> tuple[Tensor, Tensor | None]:
+    """Plain and augmented ``[C, D]`` unit text embeddings across a modality gap.
+
+    ``aug_model``: ``"noise"`` (the plain text plus a little noise: carries no information, earlier
+    versions' only model), ``"sharper"`` (the repeated prompt modelled as text nearer its object's image
+    features: half the class bias, 1.5x the alignment; an assumption about CLIP, documented as such) or
+    ``"none"`` (no augmented embeddings). The random draws are the same for all three, so the other
+    outputs of the generator do not depend on the choice.
+    """
     C, D = image_emb.shape
     gap = _unit(torch.randn(D, generator=g))
     bias = torch.randn(C, D, generator=g) / D ** 0.5
     text = _unit(gap + noise.text_alignment * image_emb + noise.text_noise * D ** 0.5 * bias / 4)
-    aug = _unit(text + noise.aug_text_noise * _unit(torch.randn(C, D, generator=g)))
-    return text, aug
+    jitter = _unit(torch.randn(C, D, generator=g))
+    if aug_model == "none":
+        return text, None
+    if aug_model == "sharper":
+        return text, _unit(gap + 1.5 * noise.text_alignment * image_emb + noise.text_noise * D ** 0.5 * bias / 8)
+    if aug_model != "noise":
+        raise ValueError(f"unknown text augmentation model {aug_model!r}; choose none, sharper or noise")
+    return text, _unit(text + noise.aug_text_noise * jitter)
 
 
 def label_mixtures(labels: Tensor, num_classes: int, noise: FeatureNoise) -> Tensor:
@@ -102,7 +116,8 @@ def label_mixtures(labels: Tensor, num_classes: int, noise: FeatureNoise) -> Ten
 
 
 def synthesize_features(labels: Tensor, num_classes: int, dim: int, noise: FeatureNoise | None = None,
-                        seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+                        seed: int = 0, text_aug: str = "noise"
+                        ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
     """Features for every view.
 
     Args:
@@ -111,14 +126,15 @@ def synthesize_features(labels: Tensor, num_classes: int, dim: int, noise: Featu
         dim: feature width D.
         noise: the noise model.
         seed: RNG seed (features are a pure function of labels, seed and noise).
+        text_aug: the augmented-text model (see :func:`text_embeddings`).
 
     Returns:
-        per-view ``[h, w, D]`` float16 grids, ``[C, D]`` text and ``[C, D]`` augmented text embeddings.
+        per-view ``[h, w, D]`` float16 grids, ``[C, D]`` text and ``[C, D]`` augmented text embeddings (or None).
     """
     noise = noise or FeatureNoise()
     g = torch.Generator().manual_seed(10_000 + seed)
     emb = class_embeddings(num_classes, dim, noise, g)
-    text, text_aug = text_embeddings(emb, noise, g)
+    text, text_aug_emb = text_embeddings(emb, noise, g, text_aug)
 
     mix = label_mixtures(labels, num_classes, noise)  # [N, h, w, C]
     N, h, w, C = mix.shape
@@ -127,9 +143,10 @@ def synthesize_features(labels: Tensor, num_classes: int, dim: int, noise: Featu
     for v in range(N):
         others = torch.randint(0, C - 1, (C,), generator=g)
         partner[v] = others + (others >= torch.arange(C)).long()  # any class but itself
-    for i, j in noise.similar_pairs:
-        if i < C and j < C:
-            partner[:, i], partner[:, j] = j, i
+    for group in noise.similar_pairs:  # a group's members are confused with each other (cyclically)
+        if all(k < C for k in group):
+            for a, b in zip(group, group[1:] + group[:1]):
+                partner[:, a] = b
     field = _smooth_field((N, h, w), sigma=1.2, g=g)
     thresh = torch.quantile(field.reshape(N, -1), 1 - noise.error_fraction, dim=1)
     blob = (field > thresh[:, None, None]).float()[..., None] * noise.error_strength  # [N, h, w, 1]
@@ -146,7 +163,8 @@ def synthesize_features(labels: Tensor, num_classes: int, dim: int, noise: Featu
     feats = feats + noise.smooth_noise * smooth
     # CLIP tokens are not normalised and carry a large shared offset.
     feats = 3.0 * feats
-    return ([f.numpy().astype(np.float16) for f in feats], text.numpy(), text_aug.numpy())
+    return ([f.numpy().astype(np.float16) for f in feats], text.numpy(),
+            text_aug_emb.numpy() if text_aug_emb is not None else None)
 
 
 def teacher_predictions(grid: Tensor, text: Tensor, size: tuple[int, int]) -> Tensor:

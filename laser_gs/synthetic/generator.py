@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -33,79 +33,15 @@ from laser_gs.data.images import write_png
 from laser_gs.data.llff import opencv_to_llff
 from laser_gs.features.precomputed import write_feature_dir
 from laser_gs.synthetic.features import FeatureNoise, synthesize_features
-from laser_gs.synthetic.primitives import Box, Cylinder, Plane, Sphere, trace
+from laser_gs.synthetic.layouts import FLOOR_Y, Layout, SceneObject, random_layout, tabletop
+from laser_gs.synthetic.primitives import trace
 
-# World frame: x right, y down (gravity is +y), z away from the cameras.
-FLOOR_Y = 1.5
 LIGHT_DIR = torch.tensor([-0.35, -1.0, -0.55])  # towards the light
-
-
-def _stripes(v: Tensor, period: float, sharp: float = 6.0) -> Tensor:
-    return torch.sigmoid(sharp * torch.sin(2 * math.pi * v / period))
-
-
-def _wall_texture(p: Tensor) -> Tensor:
-    row = torch.floor(p[:, 1] / 0.35)
-    shift = (row % 2) * 0.35
-    mortar = ((p[:, 1] / 0.35) % 1 < 0.1) | (((p[:, 0] + shift) / 0.7) % 1 < 0.05)
-    base = torch.tensor([0.86, 0.84, 0.80]) * (0.93 + 0.07 * torch.sin(7.0 * p[:, 0] + 3.0 * p[:, 1]))[:, None]
-    return torch.where(mortar[:, None], torch.tensor([0.62, 0.60, 0.58]), base)
-
-
-def _floor_texture(p: Tensor) -> Tensor:
-    plank = _stripes(p[:, 0], 0.55, 20.0)
-    grain = 0.85 + 0.15 * torch.sin(9.0 * p[:, 2] + 2.5 * torch.sin(4.0 * p[:, 0]))
-    base = torch.tensor([0.58, 0.38, 0.20]) * (0.8 + 0.2 * plank)[:, None]
-    return base * grain[:, None]
-
-
-def _speckle(color: tuple[float, float, float], freq: float) -> Callable[[Tensor], Tensor]:
-    def tex(p: Tensor) -> Tensor:
-        s = torch.sin(freq * p[:, 0]) * torch.sin(freq * p[:, 1] + 1.0) * torch.sin(freq * p[:, 2] + 2.0)
-        return torch.tensor(color) * (0.85 + 0.15 * s)[:, None]
-    return tex
-
-
-def _banded(color: tuple[float, float, float], band: tuple[float, float, float], axis: int,
-            period: float) -> Callable[[Tensor], Tensor]:
-    def tex(p: Tensor) -> Tensor:
-        w = _stripes(p[:, axis], period, 8.0)[:, None]
-        return torch.tensor(color) * (1 - 0.35 * w) + torch.tensor(band) * 0.35 * w
-    return tex
-
-
-def _checker(c1: tuple[float, float, float], c2: tuple[float, float, float], size: float
-             ) -> Callable[[Tensor], Tensor]:
-    def tex(p: Tensor) -> Tensor:
-        k = (torch.floor(p[:, 0] / size) + torch.floor(p[:, 1] / size) + torch.floor(p[:, 2] / size)) % 2
-        return torch.where(k[:, None] > 0, torch.tensor(c1), torch.tensor(c2))
-    return tex
-
-
-@dataclass
-class SceneObject:
-    """One labeled primitive with a solid (3D) texture."""
-
-    name: str
-    primitive: object
-    texture: Callable[[Tensor], Tensor]
-    anchor: tuple[float, float, float]  # a point inside the object, for reprojection tests
 
 
 def default_objects() -> list[SceneObject]:
     """The tabletop layout. Class order = object order = ``classes.txt`` order."""
-    return [
-        SceneObject("brick wall", Plane((0, 0, 1), 8.0), _wall_texture, (0.0, -1.0, 8.0)),
-        SceneObject("wooden floor", Plane((0, 1, 0), FLOOR_Y), _floor_texture, (0.0, FLOOR_Y, 6.5)),
-        SceneObject("red apple", Sphere((-1.35, FLOOR_Y - 0.62, 5.0), 0.62),
-                    _speckle((0.78, 0.10, 0.09), 23.0), (-1.35, FLOOR_Y - 0.62, 5.0)),
-        SceneObject("red book", Box((0.55, FLOOR_Y - 0.32, 4.6), (0.75, 0.32, 0.5)),
-                    _banded((0.72, 0.12, 0.11), (0.95, 0.85, 0.70), 1, 0.16), (0.55, FLOOR_Y - 0.32, 4.6)),
-        SceneObject("blue mug", Cylinder((2.0, 5.7), 0.5, FLOOR_Y - 1.25, FLOOR_Y),
-                    _banded((0.14, 0.28, 0.74), (0.90, 0.92, 0.95), 0, 0.18), (2.0, FLOOR_Y - 0.6, 5.7)),
-        SceneObject("green ball", Sphere((-0.35, FLOOR_Y - 0.42, 3.5), 0.42),
-                    _checker((0.20, 0.62, 0.24), (0.10, 0.40, 0.14), 0.2), (-0.35, FLOOR_Y - 0.42, 3.5)),
-    ]
+    return tabletop().objects
 
 
 @dataclass
@@ -123,6 +59,36 @@ class SceneSpec:
     supersample: int = 2
     feature_dim: int = 512
     feature_noise: FeatureNoise = field(default_factory=FeatureNoise)
+    #: "tabletop" (the six fixed classes) or "random" (see :func:`laser_gs.synthetic.layouts.random_layout`)
+    layout: Literal["tabletop", "random"] = "tabletop"
+    objects: int = 4  # random layout: objects besides the background
+    similar: int = 2  # random layout: objects sharing one colour (>= 2 to have any)
+    small: int = 0  # random layout: small objects
+    camouflage: bool = False  # random layout: an object of its background's colour in front of it
+    #: "forward" (a forward-facing rig, LLFF-like) or "orbit" (an arc around the objects, an open floor and sky)
+    cameras: Literal["forward", "orbit"] = "forward"
+    orbit_arc_deg: float = 240.0
+    orbit_radius: float = 5.5
+    noise: float = 1.0  # multiplies the features' error and noise strengths (1: the calibrated default)
+    #: augmented-text embeddings written with the features: "none" (none: `laser train --text-aug` is refused),
+    #: "sharper" (the repeated prompt modelled as text nearer its object's image features) or "noise" (the
+    #: plain text plus a little noise, as earlier versions wrote)
+    text_aug: Literal["none", "sharper", "noise"] = "none"
+
+    def build_layout(self) -> Layout:
+        if self.layout == "tabletop":
+            if self.cameras == "orbit":
+                raise ValueError("the tabletop layout has a wall behind it; use layout 'random' for orbit cameras")
+            return tabletop()
+        return random_layout(self.objects, self.similar, self.small, self.camouflage, self.cameras == "orbit",
+                             self.seed)
+
+    def noise_model(self, layout: Layout) -> FeatureNoise:
+        """The feature noise with this layout's confusable groups and the ``noise`` multiplier applied."""
+        n = self.feature_noise
+        return replace(n, similar_pairs=layout.confusable, error_fraction=min(0.5, n.error_fraction * self.noise),
+                       error_strength=min(1.0, n.error_strength * self.noise), token_noise=n.token_noise * self.noise,
+                       smooth_noise=n.smooth_noise * self.noise)
 
 
 @dataclass
@@ -149,9 +115,12 @@ class GeneratedScene:
 
 
 def make_cameras(spec: SceneSpec) -> Cameras:
-    """Forward-facing rig: centres on a jittered spiral in the z = 0 plane, all looking at ``target``."""
+    """Forward-facing rig: centres on a jittered spiral in the z = 0 plane, all looking at ``target``; or
+    (``cameras="orbit"``) an arc around the origin at a standing height, looking at the objects."""
     g = torch.Generator().manual_seed(spec.seed)
     n = spec.views
+    if spec.cameras == "orbit":
+        return _orbit_cameras(spec, g)
     k = torch.arange(n, dtype=torch.float32)
     angle = k * 2.399963  # golden angle: even coverage of the disc
     r = spec.rig_radius * torch.sqrt((k + 0.5) / n)
@@ -164,11 +133,25 @@ def make_cameras(spec: SceneSpec) -> Cameras:
     return Cameras(c2w, K, spec.width, spec.height)
 
 
+def _orbit_cameras(spec: SceneSpec, g: torch.Generator) -> Cameras:
+    n = spec.views
+    arc = math.radians(spec.orbit_arc_deg)
+    angle = -math.pi / 2 - arc / 2 + arc * (torch.arange(n, dtype=torch.float32) + 0.5) / n
+    radius = spec.orbit_radius * (1 + 0.06 * torch.randn(n, generator=g))
+    height = FLOOR_Y - 1.9 + 0.35 * torch.randn(n, generator=g)  # y is down: about 1.9 above the floor
+    eyes = torch.stack([radius * torch.cos(angle), height, radius * torch.sin(angle)], -1)
+    target = torch.tensor([0.0, FLOOR_Y - 0.5, 0.0])
+    c2w = torch.stack([look_at(e, target + 0.15 * torch.randn(3, generator=g)) for e in eyes])
+    fx = 0.5 * spec.width / math.tan(math.radians(spec.fov_x_deg) / 2)
+    K = torch.tensor([[fx, 0, spec.width / 2], [0, fx, spec.height / 2], [0, 0, 1]]).expand(n, 3, 3).clone()
+    return Cameras(c2w, K, spec.width, spec.height)
+
+
 def _shade(objects: list[SceneObject], o: Tensor, d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """RGB ``[R, 3]``, class ``[R]`` and distance ``[R]`` for rays ``[R, 3]``."""
     t, idx, normal = trace([ob.primitive for ob in objects], o, d)
     if (idx < 0).any():
-        raise RuntimeError("a ray escaped the synthetic scene; the wall plane should catch every ray")
+        raise RuntimeError("a ray escaped the synthetic scene; the wall plane or the sky should catch every ray")
     p = o + d * t[:, None]
     albedo = torch.zeros_like(p)
     for k, ob in enumerate(objects):
@@ -180,9 +163,10 @@ def _shade(objects: list[SceneObject], o: Tensor, d: Tensor) -> tuple[Tensor, Te
     return (albedo * shade[:, None]).clamp(0, 1), idx, t
 
 
-def render_scene(spec: SceneSpec, objects: list[SceneObject] | None = None) -> GeneratedScene:
+def render_scene(spec: SceneSpec, objects: list[SceneObject] | None = None,
+                 on_view: Callable[[], None] | None = None) -> GeneratedScene:
     """Ray trace every view (loop over views only; each view is one batched trace)."""
-    objects = objects or default_objects()
+    objects = objects or spec.build_layout().objects
     cams = make_cameras(spec)
     H, W, s = spec.height, spec.width, spec.supersample
     images, labels, depths = [], [], []
@@ -201,6 +185,8 @@ def render_scene(spec: SceneSpec, objects: list[SceneObject] | None = None) -> G
         images.append(rgb)
         labels.append(idx.reshape(H, W))
         depths.append(z.reshape(H, W))
+        if on_view is not None:
+            on_view()
     n = spec.views
     annotated = sorted({int(round(x)) for x in np.linspace(0, n - 1, spec.annotated + 2)[1:-1]})
     return GeneratedScene(
@@ -237,11 +223,12 @@ def write_scene(out: Path, spec: SceneSpec, scene: GeneratedScene, with_features
             write_png(seg / str(v) / f"{cls}.png", ((scene.labels[v] == c).numpy() * 255).astype(np.uint8))
 
     if with_features:
+        noise = spec.noise_model(spec.build_layout())
         feats, text, text_aug = synthesize_features(scene.labels, len(scene.classes), spec.feature_dim,
-                                                    spec.feature_noise, seed=spec.seed)
+                                                    noise, seed=spec.seed, text_aug=spec.text_aug)
         write_feature_dir(out / "features", dict(zip(names, feats)), text, text_aug,
                           model="synthetic (laser make-scene)",
-                          extra_meta={"noise": asdict(spec.feature_noise), "seed": spec.seed})
+                          extra_meta={"noise": asdict(noise), "seed": spec.seed, "text_aug": spec.text_aug})
 
     meta = {"generator": "laser make-scene", "spec": asdict(spec), "classes": scene.classes,
             "annotated": scene.annotated, "anchors": scene.anchors.tolist(),
@@ -249,9 +236,10 @@ def write_scene(out: Path, spec: SceneSpec, scene: GeneratedScene, with_features
     (out / "scene.json").write_text(json.dumps(meta, indent=2))
 
 
-def make_scene(out: Path, spec: SceneSpec | None = None, with_features: bool = True) -> GeneratedScene:
-    """Render and write a synthetic labeled scene; returns the in-memory result."""
+def make_scene(out: Path, spec: SceneSpec | None = None, with_features: bool = True,
+               on_view: Callable[[], None] | None = None) -> GeneratedScene:
+    """Render and write a synthetic labeled scene; returns the in-memory result (``on_view``: progress)."""
     spec = spec or SceneSpec()
-    scene = render_scene(spec)
+    scene = render_scene(spec, on_view=on_view)
     write_scene(out, spec, scene, with_features=with_features)
     return scene

@@ -126,6 +126,15 @@ class SemanticHeads(nn.Module):
         self._cfg = value
         self.adapter.alpha = self.adapter_ema.alpha = value.alpha
 
+    def load_weights(self, state: dict[str, Tensor]) -> None:
+        """``load_state_dict``, also for states saved before the adapter had its slow copy (it starts as a copy
+        of the adapter, which is what a new run does too)."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("adapter_ema.") for k in missing):
+            self.load_state_dict(state)  # raises with the usual message
+        if missing:
+            self.adapter_ema.load_state_dict(self.adapter.state_dict())
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Every parameter the optimizers train (not the adapter's slow copy)."""
         return [p for name, p in self.named_parameters() if not name.startswith("adapter_ema.")]
