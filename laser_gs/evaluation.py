@@ -20,6 +20,7 @@ from torch import Tensor
 
 from laser_gs.backends.protocol import Backend
 from laser_gs.choices import DEFAULT_HEAD, HEADS
+from laser_gs.errors import LaserError
 from laser_gs.data.images import write_png
 from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
@@ -124,12 +125,16 @@ def evaluate_run(backend: Backend, scene: Scene, features: FeatureSet | None, te
         result["psnr_views"] = "test" if scene.splits.get("test") else "annotated"
         segment = text is not None and bool(scene.annotated_views)
         if segment:
-            preds: dict[str, dict[int, Tensor]] = {h: {} for h in HEADS}
+            heads = backend.heads_available
+            if head not in heads:
+                raise LaserError(f"--head {head}: this run has the {', '.join(heads)} head(s) only")
+            preds: dict[str, dict[int, Tensor]] = {h: {} for h in heads}
             teacher: dict[int, Tensor] = {}
             for v in scene.annotated_views:
-                out = backend.render(scene.cameras, v, ("rgb", "logits", "label"), text)
+                out = backend.render(scene.cameras, v, ("rgb", "logits") + (("label",) if "label" in heads else ()),
+                                     text)
                 out = {k: o.cpu() for k, o in out.items()}
-                for h in HEADS:
+                for h in heads:
                     preds[h][v] = head_probabilities(out, text.cpu(), h).argmax(dim=-1)
                 if features is not None:
                     grid = features.grids[scene.image_names[v]]
@@ -138,7 +143,7 @@ def evaluate_run(backend: Backend, scene: Scene, features: FeatureSet | None, te
                     _write_panel(Path(out_dir) / f"{scene.image_names[v]}.png", scene, v, out["rgb"],
                                  preds[head][v], teacher.get(v))
             gt = scene.gt_masks
-            result["heads"] = {h: segmentation_scores(preds[h], gt, scene.classes) for h in HEADS}
+            result["heads"] = {h: segmentation_scores(preds[h], gt, scene.classes) for h in heads}
             chosen = result["heads"][head]
             result.update(miou=chosen["miou"], accuracy=chosen["accuracy"], per_class=chosen["per_class"],
                           per_view=chosen["per_view"])

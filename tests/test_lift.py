@@ -55,3 +55,37 @@ def test_lift_equals_explicit_weighted_mean():
 def test_lift_without_views_is_an_error():
     with pytest.raises(ValueError, match="no views"):
         lift_to_gaussians(lambda *a: None, 3, [])
+
+
+def test_lifting_in_a_basis_equals_projecting_the_full_lift():
+    """The lift is linear, so lifting k basis coefficients and mapping back (``gsplat.lift_dims``) is the full
+    lift projected on the basis: exact, and cheaper by D / k."""
+    means, quats, scales, opac = _gaussians(seed=3)
+    n = means.shape[0]
+    g = torch.Generator().manual_seed(2)
+    full = [(vm, K, W, H, torch.randn(H * W, 16, generator=g)) for vm, K in _cameras()]
+    basis = torch.linalg.qr(torch.randn(16, 4, generator=g)).Q  # [D, k] orthonormal
+
+    def render(colours, viewmat, K, w, h):
+        return rasterize(means, quats, scales, opac, colours, viewmat, K, w, h)[0]
+
+    lifted, _ = lift_to_gaussians(render, n, full)
+    reduced, _ = lift_to_gaussians(render, n, [(vm, K, w, h, t @ basis) for vm, K, w, h, t in full])
+    assert torch.allclose(reduced @ basis.T, lifted @ basis @ basis.T, atol=1e-5)
+
+
+def test_lift_method_renders_the_lifted_features(generated, tmp_path):
+    """`semantic.method=lift`: no stage 2 steps, a feature head from the lifted features, no label volume."""
+    import json
+
+    from conftest import fit
+    from laser_gs.errors import LaserError
+
+    scene, model = fit("gsplat", generated[0], tmp_path / "run", 40,
+                       overrides=["semantic.method=lift", "gsplat.init_points=3000"])
+    log = json.loads((tmp_path / "run" / "train_log.json").read_text())
+    assert set(log["stage_seconds"]) == {"reconstruct", "lift"} and model.heads_available == ("feature",)
+    out = model.render(scene.cameras, 0, ("logits", "segmentation"), model.text)
+    assert torch.isfinite(out["logits"]).all() and out["segmentation"].shape == (scene.height, scene.width)
+    with pytest.raises(LaserError, match="no label volume"):
+        model.render(scene.cameras, 0, ("label",), model.text)

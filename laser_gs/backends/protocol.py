@@ -165,6 +165,18 @@ class Backend(abc.ABC):
     def semantic_batch(self, step: Step, targets: FeatureTargets, joint: bool) -> SemanticBatch:
         """One stage 2 step's samples; ``joint`` asks for ``rgb_mse`` too (appearance fine-tuning)."""
 
+    def lift(self, targets: FeatureTargets) -> None:
+        """Semantics without training (``semantic.method = "lift"``): average the CLIP features of every view
+        onto the representation with its rendering weights. Backends without it refuse."""
+        raise LaserError(f"the {self.name} backend has no training-free lift; use --set semantic.method=train")
+
+    @property
+    def heads_available(self) -> tuple[str, ...]:
+        """Semantic heads this model can render: ``feature``, and ``label`` / ``ensemble`` with a label volume."""
+        if self.heads is None:
+            return ()
+        return ("feature",) if self.settings.semantic.method == "lift" else ("feature", "label", "ensemble")
+
     def before_backward(self, step: Step, optimizers: dict[str, torch.optim.Optimizer], aux: Any) -> None:
         """Called between :meth:`reconstruction_loss` and its backward pass."""
 
@@ -199,6 +211,9 @@ class Backend(abc.ABC):
             raise ValueError(f"unknown render output(s) {unknown}; choose from {RENDER_OUTPUTS}")
         if set(outputs) & set(SEMANTIC_OUTPUTS) and self.heads is None:
             raise LaserError("this run was trained without features (--features none); it has no semantic outputs")
+        if "label" in outputs and "label" not in self.heads_available:
+            raise LaserError("this run has no label volume (its semantics were lifted, not trained); use the "
+                             "feature head")
         if set(outputs) & {"logits", "segmentation"}:
             if text is None:
                 raise ValueError("logits and segmentation need text embeddings")

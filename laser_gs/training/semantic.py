@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,12 @@ class SemanticSettings(Settings):
     augmentation is on by default (see ``use_text_aug``).
     """
 
+    method: Literal["train", "lift"] = "train"
+    """``train``: the paper's stage 2 (distillation, adapter + SCT, label volume). ``lift``: no training; the
+    CLIP features of every view are averaged onto the representation with its rendering weights right after
+    stage 1 (seconds; backends that support it), and rendered as they are. No label volume in that case."""
     iters: int = 15000
-    """Stage 2 steps."""
+    """Stage 2 steps (method ``train``)."""
     joint_start: int = schedule(5000)
     """Step within stage 2 from which a backend's appearance fine-tunes with the RGB loss (tensorf; a backend
     that declares no joint-phase parameters trains on unchanged). A phase change that changes what trains
@@ -206,6 +211,20 @@ class FeatureTargets:
         self.text = features.text.to(device) if features.text is not None else None
         self.text_aug = features.text_aug.to(device) if features.text_aug is not None else None
         self.aug = text_aug_targets(self.grids, self.text_aug) if self.text_aug is not None else None
+
+    def basis(self, k: int) -> Tensor:
+        """``[D, k]`` orthonormal basis of the ``k`` strongest directions of all tokens of all views (uncentred
+        SVD): features projected on it keep their cosines to the text up to what the other directions hold."""
+        tokens = self.grids.reshape(-1, self.dim).float()
+        if tokens.shape[0] > 65536:  # a fixed subsample bounds the cost on large scenes
+            tokens = tokens[torch.randperm(tokens.shape[0], generator=torch.Generator().manual_seed(0))[:65536]
+                            .to(tokens.device)]
+        _, _, vh = torch.linalg.svd(tokens, full_matrices=False)
+        return vh[:min(k, self.dim)].T.contiguous()
+
+    def sample_table(self, table: Tensor, view: Tensor, u: Tensor, v: Tensor) -> Tensor:
+        """Sample any per-token ``[V, h, w, K]`` table (e.g. the grids in a basis) at ray pixels."""
+        return self._bilinear(table, view, u, v)
 
     def _bilinear(self, table: Tensor, view: Tensor, u: Tensor, v: Tensor) -> Tensor:
         """Sample ``table`` ``[V, h, w, K]`` at pixel coordinates; edge values beyond the border."""

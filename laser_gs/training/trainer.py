@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -80,7 +81,8 @@ class Trainer:
         #: the step from which the current optimizers' learning rates decay
         self.reset_step = 0
         self.n1 = settings.model.iters
-        self.n2 = settings.semantic.iters if features is not None else 0
+        self.lift = features is not None and settings.semantic.method == "lift"
+        self.n2 = settings.semantic.iters if features is not None and not self.lift else 0
 
     # ------------------------------------------------------------------ schedule
     def phase_at(self, step: int) -> str:
@@ -217,6 +219,10 @@ class Trainer:
         log = run_stages(stages, start, self.step, self._checkpoint, ts.checkpoint_every, evaluate=evaluate,
                          eval_every=ts.eval_every, console=self.console, max_bad_steps=ts.max_bad_steps,
                          state_ok=lambda: all_finite(backend.parameters()))
+        if self.lift:  # training-free semantics, seconds after stage 1
+            t0 = time.perf_counter()
+            backend.lift(self.targets)
+            log.stage_seconds["lift"] = time.perf_counter() - t0
         for p in backend.parameters():
             p.requires_grad_(False)
         backend.save(self.run_dir / MODEL_FILE)

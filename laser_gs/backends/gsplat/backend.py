@@ -73,6 +73,8 @@ class GsplatBackend(Backend):
         self.cameras: Cameras | None = None
         self.train_views: list[int] = []
         self.lifted: tuple[Tensor, Tensor | None, Tensor] | None = None  # per-Gaussian CLIP, aug, visibility
+        #: ``[N, E]`` per-Gaussian lifted features in the decoder's basis (``semantic.method = "lift"``)
+        self.lifted_h: Tensor | None = None
 
     @property
     def cfg(self) -> GsplatSettings:
@@ -108,7 +110,8 @@ class GsplatBackend(Backend):
                 "field": ({"meta": self.field.meta(), "box": self.field_box.cpu(),
                            "state": {k: v.cpu() for k, v in self.field.state_dict().items()}}
                           if self.field is not None else None),
-                "background": self.background, "sh_degree": self.sh_degree}
+                "background": self.background, "sh_degree": self.sh_degree,
+                "lifted_h": self.lifted_h.cpu() if self.lifted_h is not None else None}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         self._semantic_cache = None
@@ -124,6 +127,7 @@ class GsplatBackend(Backend):
             self.field_box = field["box"].to(self.device)
         self.background = float(state["background"])
         self.sh_degree = int(state["sh_degree"])
+        self.lifted_h = state["lifted_h"].to(self.device) if state.get("lifted_h") is not None else None
 
     def parameters(self) -> list[Tensor]:
         out = list(self.params.values())
@@ -207,13 +211,41 @@ class GsplatBackend(Backend):
         clip, aug, weight = self.lifted
         idx = torch.multinomial(weight.cpu(), self.settings.semantic.batch_size, replacement=True,
                                 generator=gen).to(self.device)
+        if self.cfg.semantic_pool == "batch":  # field and attention on the drawn Gaussians only
+            feat, code = self._semantic_inputs(idx)
+            h = self.heads.point_embedding(feat, torch.sigmoid(self.params["opacities"][idx]).detach())
+            return SemanticBatch(h, code, clip[idx], aug[idx] if aug is not None else None)
         h, code = self._semantic()
         return SemanticBatch(h[idx], code[idx], clip[idx], aug[idx] if aug is not None else None)
+
+    @torch.no_grad()
+    def lift(self, targets: FeatureTargets) -> None:
+        """Training-free semantics: every Gaussian's CLIP feature is the blending-weight average over the views
+        (:mod:`lift`), stored as ``E`` coefficients in the best ``E``-dim basis of those features (the decoder),
+        so rendering costs ``E`` channels as for trained semantics."""
+        clip, _, weight = self.lifted if self.lifted is not None else self._lift_targets(targets)
+        self.lifted_h = self._lift_basis(clip, weight)
+        self._semantic_cache = None
+
+    @torch.no_grad()
+    def _lift_basis(self, clip: Tensor, weight: Tensor) -> Tensor:
+        """Set the decoder to the best ``E``-dim basis ``U`` of lifted features ``[N, D]`` (weighted by visibility
+        ``[N]``, uncentred: the decoder has no bias); returns the Gaussians' coefficients ``[N, E]``."""
+        E = self.settings.semantic.embed_dim
+        seen = weight > 0
+        unit = torch.nn.functional.normalize(clip[seen], dim=-1) * weight[seen, None].sqrt()
+        _, _, vh = torch.linalg.svd(unit, full_matrices=False)
+        U = vh[:E].T  # [D, <=E]: fewer when D or the Gaussians are fewer than E
+        U = torch.cat([U, U.new_zeros(U.shape[0], E - U.shape[1])], dim=1).contiguous()
+        self.heads.attention.unzip.weight.copy_(U)
+        return torch.nn.functional.normalize(clip, dim=-1) @ U  # unseen Gaussians: 0
 
     def _lift_targets(self, targets: FeatureTargets) -> tuple[Tensor, Tensor | None, Tensor]:
         """``[N, D]`` CLIP features, ``[N, C]`` text-augmentation targets (or None) and ``[N]`` visibility of
         every Gaussian, averaged over the training views rendered at ``lift_scale`` (see :mod:`lift`)."""
         p, cams, scale = self.params, self.cameras, self.cfg.lift_scale
+        basis = targets.basis(self.cfg.lift_dims) if 0 < self.cfg.lift_dims < targets.dim else None  # [D, k]
+        table = targets.grids.float() @ basis if basis is not None else None  # [V, h, w, k]
         means, quats = p["means"].detach(), p["quats"].detach()
         scales, opacities = torch.exp(p["scales"].detach()), torch.sigmoid(p["opacities"].detach())
 
@@ -227,14 +259,20 @@ class GsplatBackend(Backend):
                                         indexing="ij")
                 u = (xs.reshape(-1).float() + 0.5) * cams.width / W
                 vv = (ys.reshape(-1).float() + 0.5) * cams.height / H
-                clip, aug = targets.sample(torch.full_like(u, v, dtype=torch.long), u, vv)
+                view = torch.full_like(u, v, dtype=torch.long)
+                if table is not None:  # the lift is linear: lift the k coefficients, map back after
+                    clip = targets.sample_table(table, view, u, vv)
+                    aug = targets.sample_table(targets.aug, view, u, vv) if targets.aug is not None else None
+                else:
+                    clip, aug = targets.sample(view, u, vv)
                 yield viewmat, K, W, H, clip if aug is None else torch.cat([clip, aug], dim=1)
 
         label = f"lifting CLIP features of {len(self.train_views)} views onto {means.shape[0]} Gaussians"
         with progress(label, len(self.train_views), self.console, unit=" views") as advance:
             mean, weight = lift_to_gaussians(render, means.shape[0], per_view(), on_view=advance)
-        D = targets.dim
-        return mean[:, :D], (mean[:, D:] if mean.shape[1] > D else None), weight
+        D = basis.shape[1] if basis is not None else targets.dim
+        clip = mean[:, :D] @ basis.T if basis is not None else mean[:, :D]
+        return clip, (mean[:, D:] if mean.shape[1] > D else None), weight
 
     @torch.no_grad()
     def _cap_gaussians(self, optimizers: dict) -> None:
@@ -255,13 +293,18 @@ class GsplatBackend(Backend):
         dirs = torch.nn.functional.normalize(p["means"] - centre, dim=-1)
         return sh_to_rgb(p["sh0"], p["shN"], dirs, degree)
 
-    def _semantic_inputs(self) -> tuple[Tensor, Tensor]:
-        """``[N, point_dim]`` attention inputs and ``[N, code_dim]`` label codes of all Gaussians (the field)."""
+    def _semantic_inputs(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``[N, point_dim]`` attention inputs and ``[N, code_dim]`` label codes of all Gaussians (or those of
+        ``idx``) from the field; for lifted semantics the lifted ``[N, E]`` features and zero codes."""
+        if self.lifted_h is not None:
+            return self.lifted_h, self.lifted_h.new_zeros(self.lifted_h.shape[0], self.settings.semantic.code_dim)
         p = self.params
-        app = gaussian_appearance(p["sh0"], p["shN"])
+        means, app = p["means"].detach(), gaussian_appearance(p["sh0"], p["shN"])
+        if idx is not None:
+            means, app = means[idx], app[idx]
         if self.cfg.appearance_scale != 1.0:
             app = app * self.cfg.appearance_scale
-        return self.field(normalise(p["means"].detach(), self.field_box), app)
+        return self.field(normalise(means, self.field_box), app)
 
     def _semantic(self) -> tuple[Tensor, Tensor]:
         """``[N, E]`` attention outputs (over all Gaussians, weighted by opacity) and ``[N, code_dim]`` label codes.
@@ -272,6 +315,9 @@ class GsplatBackend(Backend):
         if self._semantic_cache is not None and not torch.is_grad_enabled():
             return self._semantic_cache
         feat, code = self._semantic_inputs()
+        if self.lifted_h is not None:  # the lifted features are the outputs themselves
+            self._semantic_cache = (feat, code) if not torch.is_grad_enabled() else None
+            return feat, code
         h = self.heads.point_embedding(feat, torch.sigmoid(self.params["opacities"]).detach())
         self._semantic_cache = (h, code) if not torch.is_grad_enabled() else None
         return h, code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from laser_gs.settings import SettingsError, schedule
 from laser_gs.training.semantic import SemanticSettings
@@ -61,12 +62,19 @@ class GsplatSettings(ReconstructionSettings):
     """VM components of the semantic field's label volume."""
     field_width: int = 64
     """Hidden width of the semantic field's MLP."""
+    semantic_pool: Literal["all", "batch"] = "all"
+    """Stage 2 steps evaluate the field and the transient attention on ``all`` Gaussians (the attention pools
+    over all of them, as when rendering) or on the ``batch`` drawn for the step only (as tensorf pools over its
+    ray batch; several times cheaper)."""
     appearance_scale: float = 1.0
     """Weight of a Gaussian's appearance (colour and SH) in the field's input, beside its position's VM
     features; 0 reads position only."""
     lift_scale: float = 0.5
     """Stage 2 lifts the CLIP features of every training view, rendered at this fraction of the resolution,
     onto the Gaussians (CLIP's token grid is coarse)."""
+    lift_dims: int = 64
+    """Lifting works on the features projected on their strongest ``lift_dims`` directions (all views' tokens,
+    SVD): the cost of a view is linear in its channels, and the rest carries little (0: all ``D``)."""
     lr_field_grid: float = 1e-2
     """Learning rate of the semantic field's grids."""
     lr_field_net: float = 1e-2

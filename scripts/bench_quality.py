@@ -1,0 +1,159 @@
+"""Segmentation quality as a distribution: several generated scenes, both backends, reruns with other seeds.
+
+    python scripts/bench_quality.py [--out runs/quality] [--scenes 5] [--reruns 2] [--backends tensorf gsplat]
+                                    [--preset fast] [--parallel 2] [--orbit] [--json F] [--quick] [--set K=V ...]
+
+Scenes (``laser make-scene``, forward-facing unless ``--orbit``): the default tabletop (seed 0), the tabletop
+with seed 1 (its teacher confuses the two red objects systematically), and random layouts with colour-alike
+groups, small objects and a camouflaged grey pillar before a grey wall (see ``SCENES``). Every backend trains
+on every scene with the same preset and settings (``--set`` applies to all runs); ``--reruns K`` trains the
+first scene K more times with other ``--seed`` values (the run-to-run spread). Runs go to
+``OUT/<scene>/<backend>_s<seed>``, ``--parallel`` at a time, each with ``laser --threads`` set to its share of
+the cores; finished runs (a model and an eval) are reused, so an interrupted benchmark continues.
+
+Reports, per scene and backend: mIoU (feature head), per-class IoU, accuracy, the 2D teacher's mIoU, PSNR and
+train time; then mean +- standard deviation over scenes, the worst scene, and the spread over seeds. Full runs
+append the tables to docs/benchmarks.md; --quick is a CI-sized smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from _bench_common import append_doc, laser, machine, write_json
+
+#: (name, make-scene arguments) of the forward-facing benchmark scenes
+SCENES = [
+    ("tabletop_s0", ["--seed", "0"]),
+    ("tabletop_s1", ["--seed", "1"]),
+    ("random_s2", ["--layout", "random", "--seed", "2", "--objects", "4", "--similar", "2"]),
+    ("random_s3", ["--layout", "random", "--seed", "3", "--objects", "5", "--similar", "3", "--small", "1"]),
+    ("random_s4", ["--layout", "random", "--seed", "4", "--objects", "4", "--similar", "2", "--camouflage"]),
+    ("random_s5", ["--layout", "random", "--seed", "5", "--objects", "6", "--similar", "2", "--small", "2"]),
+]
+#: the orbit (360-degree-style) scenes of --orbit
+ORBIT_SCENES = [
+    ("orbit_s2", ["--layout", "random", "--cameras", "orbit", "--seed", "2", "--objects", "4", "--similar", "2"]),
+    ("orbit_s3", ["--layout", "random", "--cameras", "orbit", "--seed", "3", "--objects", "5", "--similar", "3",
+                  "--small", "1"]),
+    ("orbit_s4", ["--layout", "random", "--cameras", "orbit", "--seed", "4", "--objects", "4", "--camouflage"]),
+]
+QUICK = ["--size", "64x48", "--views", "6", "--annotated", "2", "--dim", "32"]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("runs/quality"))
+    ap.add_argument("--scenes", type=int, default=5, help="how many of the forward-facing scenes")
+    ap.add_argument("--orbit", action="store_true", help="also the orbit scenes")
+    ap.add_argument("--reruns", type=int, default=2, help="extra seeds on the first scene")
+    ap.add_argument("--backends", nargs="+", default=["tensorf", "gsplat"])
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="a setting for every run")
+    ap.add_argument("--parallel", type=int, default=2, help="runs at a time (each gets cores / parallel threads)")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def _finished(run: Path) -> bool:
+    return (run / "model.ckpt").is_file() and (run / "eval.json").is_file()
+
+
+def run_one(args: argparse.Namespace, scene: Path, backend: str, seed: int, threads: int) -> dict:
+    """Train and evaluate one (scene, backend, seed), or read its finished results."""
+    run = args.out / scene.name / f"{backend}_s{seed}"
+    if not _finished(run):
+        train = ["--threads", str(threads), "train", "--backend", backend, "--scene", str(scene), "--out", str(run),
+                 "--preset", args.preset, "--seed", str(seed)] + [x for o in args.overrides for x in ("--set", o)]
+        if args.quick:
+            train += ["--iters", "12"]
+        laser(*train, *(["--resume"] if (run / "config.json").is_file() else []))
+        laser("--threads", str(threads), "eval", str(run), "--json", str(run / "eval.json"), "--no-timing")
+    ev = json.loads((run / "eval.json").read_text())
+    log = json.loads((run / "train_log.json").read_text())
+    return {"scene": scene.name, "backend": backend, "seed": seed, "miou": ev["miou"], "accuracy": ev["accuracy"],
+            "per_class": ev["per_class"], "teacher_miou": ev["teacher"]["miou"],
+            "teacher_per_class": ev["teacher"]["per_class"], "label_miou": ev["heads"].get("label", {}).get("miou", float("nan")),
+            "psnr": ev["psnr"], "train_s": sum(log["stage_seconds"].values())}
+
+
+def _mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} +- {sd:.1f}"
+
+
+def tables(results: list[dict], backends: list[str], first: str) -> str:
+    """Markdown: per scene and backend, the summary over scenes, and the seed spread."""
+    main = [r for r in results if r["seed"] == 0]
+    scenes = sorted({r["scene"] for r in main}, key=[r["scene"] for r in main].index)
+    lines = ["| scene | teacher mIoU | " + " | ".join(f"{b} mIoU (per class)" for b in backends) + " |",
+             "|---|---|" + "---|" * len(backends)]
+    for s in scenes:
+        rows = {r["backend"]: r for r in main if r["scene"] == s}
+        any_r = next(iter(rows.values()))
+        cells = []
+        for b in backends:
+            r = rows.get(b)
+            cells.append("-" if r is None else f"**{r['miou']:.1f}** ({', '.join(f'{k} {v:.0f}' for k, v in r['per_class'].items())})")
+        lines.append(f"| {s} | {any_r['teacher_miou']:.1f} | " + " | ".join(cells) + " |")
+    lines += ["", "| backend | mIoU mean +- sd over scenes | worst scene | mean gain over teacher | PSNR dB | "
+              "train min | label head mIoU |", "|---|---|---|---|---|---|---|"]
+    for b in backends:
+        rs = [r for r in main if r["backend"] == b]
+        if not rs:
+            continue
+        worst = min(rs, key=lambda r: r["miou"])
+        gain = [r["miou"] - r["teacher_miou"] for r in rs]
+        lines.append(f"| {b} | {_mean_sd([r['miou'] for r in rs])} | {worst['miou']:.1f} ({worst['scene']}) | "
+                     f"{_mean_sd(gain)} | {_mean_sd([r['psnr'] for r in rs])} | "
+                     f"{_mean_sd([r['train_s'] / 60 for r in rs])} | {_mean_sd([r['label_miou'] for r in rs])} |")
+    seeds = [r for r in results if r["scene"] == first]
+    if len({r["seed"] for r in seeds}) > 1:
+        lines += ["", f"Spread over seeds on {first}:", "", "| backend | seeds | mIoU per seed | mean +- sd | max - min |",
+                  "|---|---|---|---|---|"]
+        for b in backends:
+            rs = sorted((r for r in seeds if r["backend"] == b), key=lambda r: r["seed"])
+            if rs:
+                m = [r["miou"] for r in rs]
+                lines.append(f"| {b} | {', '.join(str(r['seed']) for r in rs)} | {', '.join(f'{x:.1f}' for x in m)} | "
+                             f"{_mean_sd(m)} | {max(m) - min(m):.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    catalogue = SCENES[:max(1, args.scenes)] + (ORBIT_SCENES if args.orbit else [])
+    if args.quick:
+        catalogue = catalogue[:2]
+    scenes = []
+    for name, make in catalogue:
+        path = args.out / "scenes" / name
+        if not (path / "scene.json").is_file():
+            laser("make-scene", str(path), "--force", *make, *(QUICK if args.quick else []))
+        scenes.append(path)
+    jobs = [(s, b, 0) for s in scenes for b in args.backends]
+    jobs += [(scenes[0], b, seed) for seed in range(1, args.reruns + 1) for b in args.backends]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cores // max(1, args.parallel))
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        results = list(pool.map(lambda j: run_one(args, *j, threads), jobs))
+    table = tables(results, args.backends, scenes[0].name)
+    print(table)
+    append_doc(f"Quality over {len(scenes)} generated scenes ({args.preset}"
+               + (", " + " ".join(args.overrides) if args.overrides else "") + ")",
+               "python scripts/bench_quality.py " + " ".join(argv if argv is not None else []), table, args.quick)
+    out = {"machine": machine(), "preset": args.preset, "overrides": args.overrides, "runs": results}
+    write_json(args.json or args.out / "quality.json", out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
