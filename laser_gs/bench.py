@@ -18,13 +18,7 @@ from laser_gs.run import open_run
 def scaled_cameras(cameras: Cameras, views: list[int], size: tuple[int, int] | None) -> Cameras:
     """The given views, with intrinsics rescaled to ``size = (W, H)`` (None: unchanged)."""
     sub = cameras[views]
-    if size is None:
-        return sub
-    W, H = size
-    K = sub.K.clone()
-    K[:, 0] *= W / cameras.width
-    K[:, 1] *= H / cameras.height
-    return Cameras(sub.c2w, K, W, H)
+    return sub if size is None else sub.resized(*size)
 
 
 class PeakMemory:

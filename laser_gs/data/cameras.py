@@ -53,6 +53,17 @@ class Cameras:
             index = [index]
         return Cameras(self.c2w[index], self.K[index], self.width, self.height)
 
+    def resized(self, width: int, height: int) -> "Cameras":
+        """The same cameras rendering ``width x height`` images (intrinsics scaled per axis)."""
+        K = self.K.clone()
+        K[:, 0] *= width / self.width
+        K[:, 1] *= height / self.height
+        return Cameras(self.c2w, K, width, height)
+
+    def scaled(self, index: int, scale: float) -> "Cameras":
+        """Camera ``index`` alone, rendering at ``scale`` of the resolution (at least 1 pixel per axis)."""
+        return self[index].resized(max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+
     @property
     def centers(self) -> Tensor:
         """``[N, 3]`` camera centres in world coordinates."""

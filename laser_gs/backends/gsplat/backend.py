@@ -42,11 +42,8 @@ from laser_gs.training.ssim import ssim
 
 def _scaled_camera(cameras: Cameras, index: int, scale: float) -> tuple[Tensor, Tensor, int, int]:
     """``viewmat``, ``K``, width, height of camera ``index`` rendered at ``scale`` of its resolution."""
-    W, H = max(1, round(cameras.width * scale)), max(1, round(cameras.height * scale))
-    K = cameras.K[index].clone()
-    K[0] *= W / cameras.width
-    K[1] *= H / cameras.height
-    return torch.linalg.inv(cameras.c2w[index]), K, W, H
+    cam = cameras.scaled(index, scale)
+    return torch.linalg.inv(cam.c2w[0]), cam.K[0], cam.width, cam.height
 
 
 @register_backend("gsplat")

@@ -25,6 +25,7 @@ from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
 from laser_gs.export.records import PointSet
 from laser_gs.memory import fit_chunk
+from laser_gs.progress import progress
 from laser_gs.training.rays import RayBatcher, step_generator
 from laser_gs.training.semantic import FeatureTargets, rgb_loss
 from laser_gs.training.settings import TrainingSettings
@@ -45,6 +46,10 @@ class TensoRFBackend(Backend):
         #: grid resolutions after each scheduled upsampling (log-linear voxel counts)
         self.resolutions: list[list[int]] = []
         self.batcher: RayBatcher | None = None  # training rays (set up from the scene)
+        self.train_views: list[int] = []
+        self.cameras: Cameras | None = None
+        #: ``[1, E, Rz, Ry, Rx]`` lifted features in the decoder's basis (``semantic.method = "lift"``)
+        self.lift_grid: Tensor | None = None
 
     @property
     def cfg(self) -> TensoRFSettings:
@@ -85,6 +90,7 @@ class TensoRFBackend(Backend):
         self.resolutions = [resolution_for(geometry.aabb, round(math.exp(v))) for v in torch.linspace(
             math.log(cfg.voxels_init), math.log(cfg.voxels_final), n_up + 1).tolist()[1:]] if n_up else []
         self.batcher = RayBatcher(scene, scene.train_views, self.device)
+        self.train_views, self.cameras = scene.train_views, scene.cameras.to(self.device)
 
     # ------------------------------------------------------------------ state
     def model_state(self) -> dict[str, Any]:
@@ -94,7 +100,8 @@ class TensoRFBackend(Backend):
                              "background": g.background, "distance_scale": g.distance_scale,
                              "weight_threshold": g.weight_threshold},
                 "field": {k: v.cpu() for k, v in self.field.state_dict().items()},
-                "occupancy": self.occupancy.mask.cpu()}
+                "occupancy": self.occupancy.mask.cpu(),
+                "lift_grid": self.lift_grid.cpu() if self.lift_grid is not None else None}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         geo = state["geometry"]
@@ -103,6 +110,7 @@ class TensoRFBackend(Backend):
         self._build(geometry, list(state["resolution"]), None)
         self.field.load_state_dict(state["field"])
         self.occupancy.mask = state["occupancy"].to(self.device)
+        self.lift_grid = state["lift_grid"].to(self.device) if state.get("lift_grid") is not None else None
 
     def parameters(self) -> list[Tensor]:
         return list(self.field.parameters()) + (list(self.heads.parameters()) if self.heads is not None else [])
@@ -172,6 +180,56 @@ class TensoRFBackend(Backend):
         clip, aug = targets.sample(batch.view, batch.u, batch.v)
         return SemanticBatch(h, code, clip, aug, rgb_loss(out.rgb, batch.rgb) if joint else None)
 
+    @torch.no_grad()
+    def lift(self, targets: FeatureTargets) -> None:
+        """Training-free semantics: march every training view, and splat each ray's CLIP feature (in the best
+        ``E``-dim basis of the views' tokens, which becomes the decoder) into a grid at the ray's samples with
+        their rendering weights; the grid holds the weighted average. Rendering composites the grid's values
+        like any feature and decodes once per pixel."""
+        cfg, E = self.cfg, self.settings.semantic.embed_dim
+        basis = targets.basis(E)
+        basis = torch.cat([basis, basis.new_zeros(basis.shape[0], E - basis.shape[1])], dim=1)  # [D, E]
+        table = targets.grids.float() @ basis  # [V, h, w, E]
+        res = resolution_for(self.geometry.aabb, cfg.lift_voxels)  # [Rx, Ry, Rz]
+        total = table.new_zeros(res[2] * res[1] * res[0], E)
+        weight = table.new_zeros(res[2] * res[1] * res[0])
+        n_samples, step_len = self._samples()
+        size = torch.tensor(res, dtype=table.dtype, device=table.device)
+        with progress(f"lifting CLIP features of {len(self.train_views)} views", len(self.train_views),
+                      self.console, unit=" views") as advance:
+            for v in self.train_views:
+                cam = self.cameras.scaled(v, cfg.lift_scale)
+                o, d = (x.reshape(-1, 3) for x in cam.pixel_rays(0))
+                ys, xs = torch.meshgrid(torch.arange(cam.height, device=o.device),
+                                        torch.arange(cam.width, device=o.device), indexing="ij")
+                u = (xs.reshape(-1).float() + 0.5) * self.cameras.width / cam.width
+                vv = (ys.reshape(-1).float() + 0.5) * self.cameras.height / cam.height
+                t = targets.sample_table(table, torch.full_like(u, v, dtype=torch.long), u, vv)  # [R, E]
+                for s in range(0, o.shape[0], 8192):
+                    out = march(self.field, self.geometry, self.occupancy, o[s:s + 8192], d[s:s + 8192], n_samples,
+                                step_len, want_rgb=False)
+                    # trilinear splat (the transpose of grid_sample with align_corners=True)
+                    x = ((out.points + 1) / 2 * (size - 1)).clamp(min=0)
+                    x = torch.minimum(x, size - 1 - 1e-4)
+                    lo, frac = x.floor().long(), x - x.floor()
+                    vals = t[s:s + 8192][out.ray_id]
+                    for corner in range(8):
+                        off = torch.tensor([(corner >> k) & 1 for k in range(3)], device=x.device)
+                        w3 = torch.where(off.bool(), frac, 1 - frac).prod(-1) * out.weight
+                        i = lo + off
+                        flat = (i[:, 2] * res[1] + i[:, 1]) * res[0] + i[:, 0]
+                        total.index_add_(0, flat, w3[:, None] * vals)
+                        weight.index_add_(0, flat, w3)
+                advance()
+        grid = torch.where(weight[:, None] > 0, total / weight.clamp_min(1e-12)[:, None], torch.zeros_like(total))
+        self.lift_grid = grid.T.reshape(1, E, res[2], res[1], res[0]).contiguous()
+        self.heads.attention.unzip.weight.copy_(basis)
+
+    def _lifted(self, points: Tensor) -> Tensor:
+        """``[P, 3]`` normalised points -> ``[P, E]`` lifted features (trilinear)."""
+        g = F.grid_sample(self.lift_grid, points.view(1, -1, 1, 1, 3), mode="bilinear", align_corners=True)
+        return g[0, :, :, 0, 0].T
+
     def _resized_occupancy(self, res: list[int]) -> OccupancyGrid:
         grid = OccupancyGrid(res, self.device)
         old = self.occupancy.mask.float()[None, None]
@@ -198,7 +256,11 @@ class TensoRFBackend(Backend):
                 rgb.append(out.rgb)
             depth.append(out.depth)
             opacity.append(out.acc)
-            if semantic:
+            if semantic and self.lift_grid is not None:
+                xs.append(self._lifted(out.points))
+                ws.append(out.weight)
+                ids.append(out.ray_id + start)
+            elif semantic:
                 xs.append(self.field.semantic.point_feature(out.app, out.points))
                 ws.append(out.weight)
                 ids.append(out.ray_id + start)
@@ -209,7 +271,7 @@ class TensoRFBackend(Backend):
             result["rgb"] = torch.cat(rgb).view(H, W, 3)
         if semantic:
             x, w, ray_id = torch.cat(xs), torch.cat(ws), torch.cat(ids)
-            h = composite(self.heads.point_embedding(x, w), w, ray_id, H * W)
+            h = composite(x if self.lift_grid is not None else self.heads.point_embedding(x, w), w, ray_id, H * W)
             if "feature" in want:
                 result["feature"] = self.heads.decode(h).view(H, W, -1)
             if "label" in want:
@@ -227,14 +289,11 @@ class TensoRFBackend(Backend):
         ``xyz`` world positions, ``rgb``, and with semantics ``feature`` / ``label``; rays with opacity below
         0.5 (background) are dropped.
         """
-        W, H = max(1, round(cameras.width * scale)), max(1, round(cameras.height * scale))
-        outputs = ("rgb", "depth", "acc") + (("feature", "label") if self.heads is not None else ())
+        outputs = ("rgb", "depth", "acc") + tuple(o for o in ("feature", "label") if self.heads is not None and
+                                                  (o == "feature" or o in self.heads_available))
         acc: dict[str, list[Tensor]] = {}
         for v in views:
-            K = cameras.K[v:v + 1].clone()
-            K[:, 0] *= W / cameras.width
-            K[:, 1] *= H / cameras.height
-            cam = Cameras(cameras.c2w[v:v + 1], K, W, H).to(self.device)
+            cam = cameras.scaled(v, scale).to(self.device)
             out = self.render(cam, 0, outputs)
             o, d = cam.pixel_rays(0)
             o, d = o.reshape(-1, 3), d.reshape(-1, 3)

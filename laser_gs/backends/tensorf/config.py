@@ -68,6 +68,10 @@ class TensoRFSettings(ReconstructionSettings):
     """Learning rate of the appearance grids in phase ``joint`` (stage 2 after ``semantic.joint_start``)."""
     lr_net_joint: float = 5e-5
     """Learning rate of the appearance basis and RGB MLP in phase ``joint``."""
+    lift_voxels: int = 64 ** 3
+    """Cells of the grid the CLIP features are lifted into (``semantic.method = "lift"``)."""
+    lift_scale: float = 0.5
+    """The lift marches every training view at this fraction of its resolution."""
 
 
 def _default() -> Preset:
