@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,6 +55,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--orbit", action="store_true", help="also the orbit scenes")
     ap.add_argument("--reruns", type=int, default=2, help="extra seeds on the first scene")
     ap.add_argument("--backends", nargs="+", default=["tensorf", "gsplat"])
+    ap.add_argument("--no-lift", dest="lift", action="store_false",
+                    help="skip the training-free lift (by default every run's stage 1 is also lifted)")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="a setting for every run")
     ap.add_argument("--parallel", type=int, default=2, help="runs at a time (each gets cores / parallel threads)")
@@ -67,25 +71,52 @@ def _finished(run: Path) -> bool:
     return (run / "model.ckpt").is_file() and (run / "eval.json").is_file()
 
 
-def run_one(args: argparse.Namespace, scene: Path, backend: str, seed: int, threads: int) -> dict:
-    """Train and evaluate one (scene, backend, seed), or read its finished results."""
-    run = args.out / scene.name / f"{backend}_s{seed}"
-    if not _finished(run):
-        train = ["--threads", str(threads), "train", "--backend", backend, "--scene", str(scene), "--out", str(run),
-                 "--preset", args.preset, "--seed", str(seed)] + [x for o in args.overrides for x in ("--set", o)]
-        if args.quick:
-            train += ["--iters", "12"]
-        laser(*train, *(["--resume"] if (run / "config.json").is_file() else []))
-        laser("--threads", str(threads), "eval", str(run), "--json", str(run / "eval.json"), "--no-timing")
+def _train(args: argparse.Namespace, scene: Path, backend: str, seed: int, threads: int, run: Path,
+           extra: list[str]) -> None:
+    train = ["--threads", str(threads), "train", "--backend", backend, "--scene", str(scene), "--out", str(run),
+             "--preset", args.preset, "--seed", str(seed)] + [x for o in args.overrides + extra for x in ("--set", o)]
+    if args.quick:
+        train += ["--iters", "12"]
+    laser(*train, *(["--resume"] if (run / "config.json").is_file() else []))
+    laser("--threads", str(threads), "eval", str(run), "--json", str(run / "eval.json"), "--no-timing")
+
+
+def _result(run: Path, scene: Path, name: str, seed: int, stage1_s: float | None = None) -> dict:
     ev = json.loads((run / "eval.json").read_text())
     log = json.loads((run / "train_log.json").read_text())
-    return {"scene": scene.name, "backend": backend, "seed": seed, "miou": ev["miou"], "accuracy": ev["accuracy"],
+    seconds = log["stage_seconds"]
+    return {"scene": scene.name, "backend": name, "seed": seed, "miou": ev["miou"], "accuracy": ev["accuracy"],
             "per_class": ev["per_class"], "teacher_miou": ev["teacher"]["miou"],
-            "teacher_per_class": ev["teacher"]["per_class"], "label_miou": ev["heads"].get("label", {}).get("miou", float("nan")),
-            "psnr": ev["psnr"], "train_s": sum(log["stage_seconds"].values())}
+            "teacher_per_class": ev["teacher"]["per_class"],
+            "label_miou": ev["heads"].get("label", {}).get("miou", float("nan")), "psnr": ev["psnr"],
+            "train_s": sum(seconds.values()) + (stage1_s or 0.0), "lift_s": seconds.get("lift")}
+
+
+def run_one(args: argparse.Namespace, scene: Path, backend: str, seed: int, threads: int) -> list[dict]:
+    """Train and evaluate one (scene, backend, seed) and, from its stage 1, the training-free lift; finished
+    runs are read back."""
+    run = args.out / scene.name / f"{backend}_s{seed}"
+    if not _finished(run):
+        _train(args, scene, backend, seed, threads, run, [])
+    out = [_result(run, scene, backend, seed)]
+    if args.lift:
+        lifted = args.out / scene.name / f"{backend}-lift_s{seed}"
+        if not _finished(lifted):  # stage 2 replaced by the lift, from the same stage 1
+            stage1 = run / "checkpoints" / "reconstruct_end.ckpt"
+            step = json.loads((run / "train_log.json").read_text())["settings"][backend]["iters"]
+            (lifted / "checkpoints").mkdir(parents=True, exist_ok=True)
+            shutil.copy(stage1, lifted / "checkpoints" / f"step_{step:08d}.ckpt")
+            shutil.copy(run / "config.json", lifted / "config.json")
+            _train(args, scene, backend, seed, threads, lifted, ["semantic.method=lift"])
+        stage1_s = json.loads((run / "train_log.json").read_text())["stage_seconds"]["reconstruct"]
+        out.append(_result(lifted, scene, f"{backend}-lift", seed, stage1_s))
+    return out
 
 
 def _mean_sd(values: list[float]) -> str:
+    values = [v for v in values if v == v]  # without NaN (a lift has no label head)
+    if not values:
+        return "-"
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.1f} +- {sd:.1f}"
 
@@ -104,7 +135,7 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
             r = rows.get(b)
             cells.append("-" if r is None else f"**{r['miou']:.1f}** ({', '.join(f'{k} {v:.0f}' for k, v in r['per_class'].items())})")
         lines.append(f"| {s} | {any_r['teacher_miou']:.1f} | " + " | ".join(cells) + " |")
-    lines += ["", "| backend | mIoU mean +- sd over scenes | worst scene | mean gain over teacher | PSNR dB | "
+    lines += ["", "| method | mIoU mean +- sd over scenes | worst scene | mean gain over teacher | PSNR dB | "
               "train min | label head mIoU |", "|---|---|---|---|---|---|---|"]
     for b in backends:
         rs = [r for r in main if r["backend"] == b]
@@ -144,12 +175,13 @@ def main(argv: list[str] | None = None) -> dict:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cores // max(1, args.parallel))
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        results = list(pool.map(lambda j: run_one(args, *j, threads), jobs))
-    table = tables(results, args.backends, scenes[0].name)
+        results = [r for rs in pool.map(lambda j: run_one(args, *j, threads), jobs) for r in rs]
+    names = [n for b in args.backends for n in ([b, f"{b}-lift"] if args.lift else [b])]
+    table = tables(results, names, scenes[0].name)
     print(table)
     append_doc(f"Quality over {len(scenes)} generated scenes ({args.preset}"
                + (", " + " ".join(args.overrides) if args.overrides else "") + ")",
-               "python scripts/bench_quality.py " + " ".join(argv if argv is not None else []), table, args.quick)
+               "python scripts/bench_quality.py " + " ".join(sys.argv[1:] if argv is None else argv), table, args.quick)
     out = {"machine": machine(), "preset": args.preset, "overrides": args.overrides, "runs": results}
     write_json(args.json or args.out / "quality.json", out)
     return out
