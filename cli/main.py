@@ -86,7 +86,7 @@ def set_threads(threads: int | None) -> int:
 
 def _register_commands() -> None:
     from laser_gs_cli import (bench_cmd, config_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd,
-                              query_cmd, render_cmd, segment_cmd, train_cmd)
+                              query_cmd, render_cmd, segment_cmd, train_cmd, view_cmd)
 
     laser.add_command(make_scene_cmd.make_scene)
     laser.add_command(inspect_cmd.inspect)
@@ -96,6 +96,7 @@ def _register_commands() -> None:
     laser.add_command(segment_cmd.segment_cmd)
     laser.add_command(query_cmd.query_cmd)
     laser.add_command(render_cmd.render_cmd)
+    laser.add_command(view_cmd.view_cmd)
     laser.add_command(export_cmd.export_cmd)
     laser.add_command(bench_cmd.bench_cmd)
     laser.add_command(config_cmd.config_cmd)

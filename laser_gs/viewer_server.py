@@ -1,0 +1,166 @@
+"""The viser side of ``laser view``: scene, training-camera frusta and the query panel (see :mod:`viewer`)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from laser_gs.data.cameras import Cameras
+from laser_gs.errors import LaserError
+from laser_gs.viewer import MODES, ViewerModel, covariances
+from laser_gs.visualize import palette
+
+MODE_LABELS = {"RGB": "rgb", "class labels": "labels", "relevancy": "relevancy"}
+
+
+def _legend(classes: list[str]) -> str:
+    """Markdown legend: a coloured square and the class name per line."""
+    rows = []
+    for name, (r, g, b) in zip(classes, palette(classes).tolist()):
+        rows.append(f'<span style="display:inline-block;width:0.9em;height:0.9em;background:rgb({r},{g},{b});'
+                    f'border:1px solid #555;margin-right:0.4em"></span>{name}')
+    return "<div class='laser-legend'>" + "<br>".join(rows) + "</div>"
+
+
+class ViewerServer:
+    """A running viewer: ``url``, and ``stop()``. Built by :func:`serve`."""
+
+    def __init__(self, model: ViewerModel, cameras: Cameras, run_dir: Path, host: str, port: int,
+                 point_size: float | None = None):
+        import viser
+        import viser.transforms as tf
+
+        self.model, self.run_dir = model, Path(run_dir)
+        self.server = viser.ViserServer(host=host, port=port, verbose=False)
+        self.lock = threading.RLock()  # callbacks set other widgets, which call back in the same thread
+        self.mode = "rgb"
+        self.threshold = 0.5
+        p = model.points
+        scene = self.server.scene
+        scene.set_up_direction("-y")  # OpenCV worlds: y points down
+        if p.gaussians is not None:
+            opac = 1.0 / (1.0 + np.exp(-p.gaussians.opacities.numpy().astype(np.float32)))
+            self.handle = scene.add_gaussian_splats("/scene", centers=p.xyz.numpy().astype(np.float32),
+                                                    covariances=covariances(p).astype(np.float32),
+                                                    rgbs=model.rgb, opacities=opac[:, None])
+        else:
+            extent = float(np.ptp(p.xyz.numpy(), axis=0).max()) if len(p) else 1.0
+            self.handle = scene.add_point_cloud("/scene", points=p.xyz.numpy().astype(np.float32), colors=model.rgb,
+                                                point_size=point_size or extent / 400, point_shape="circle")
+        # training cameras: click one to look through it
+        self.poses, self.frusta = [], []
+        fov = float(2 * np.arctan(cameras.height / (2 * cameras.K[0, 1, 1])))
+        for i in range(len(cameras)):
+            c2w = cameras.c2w[i].numpy()
+            wxyz, pos = tf.SO3.from_matrix(c2w[:3, :3]).wxyz, c2w[:3, 3]
+            self.poses.append((wxyz, pos, fov))
+            frustum = scene.add_camera_frustum(f"/cameras/{i:03d}", fov=fov, aspect=cameras.width / cameras.height,
+                                               scale=0.03 * max(1e-3, self._extent()), color=(90, 90, 200),
+                                               thickness=1.5, thickness_units="screen",
+                                               wxyz=wxyz, position=pos)
+            frustum.on_click(lambda event, i=i: self.look_through(i))
+            self.frusta.append(frustum)
+        # start a little behind the first training camera, so the rig is in view
+        first = cameras.c2w[0].numpy()
+        self.server.initial_camera.position = first[:3, 3] - first[:3, 2] * 0.5 * self._extent()
+        self.server.initial_camera.look_at = first[:3, 3] + first[:3, 2] * self._extent()
+        self.server.initial_camera.up = -first[:3, 1]
+        self.server.initial_camera.fov = fov
+        self._gui()
+
+    def _extent(self) -> float:
+        xyz = self.model.points.xyz.numpy()
+        if not len(xyz):
+            return 1.0
+        lo, hi = np.percentile(xyz, 5, axis=0), np.percentile(xyz, 95, axis=0)
+        return float(np.linalg.norm(hi - lo)) / 2
+
+    def _gui(self) -> None:
+        gui, m = self.server.gui, self.model
+        gui.add_markdown("**laser_gs** language-guided 3D segmentation")
+        self.prompt = gui.add_text("Prompt", initial_value="", hint="an object, e.g. one of the classes below; Enter")
+        self.mode_box = gui.add_dropdown("Show", tuple(MODE_LABELS) if m.semantic else ("RGB",), initial_value="RGB")
+        self.slider = gui.add_slider("Threshold", min=0.0, max=1.0, step=0.01, initial_value=0.5)
+        self.status = gui.add_markdown("Type a prompt to highlight it." if m.semantic else
+                                       "This run has no semantics (trained with --features none): RGB only.")
+        self.export = gui.add_button("Export selection (PLY)", disabled=not m.semantic)
+        self.show_cameras = gui.add_checkbox("Training cameras", initial_value=True,
+                                             hint="click a camera in the scene to look through it")
+        if m.semantic:
+            gui.add_html(_legend(m.classes))
+        self.prompt.on_update(lambda event: self._safe(self._on_prompt, event))
+        self.mode_box.on_update(lambda event: self._safe(self._on_mode, event))
+        self.slider.on_update(lambda event: self._safe(self._on_threshold, event))
+        self.export.on_click(lambda event: self._safe(self._on_export, event))
+        self.show_cameras.on_update(lambda event: self._safe(self._on_cameras, event))
+
+    def _safe(self, fn: Any, event: Any) -> None:
+        """GUI callbacks never raise into the browser: user errors become a notice in the panel."""
+        try:
+            with self.lock:
+                fn(event)
+        except LaserError as exc:
+            self.status.content = f"**Note:** {exc}"
+            client = getattr(event, "client", None)
+            if client is not None:
+                client.add_notification("laser_gs", str(exc), auto_close_seconds=8.0, color="yellow")
+
+    def _paint(self) -> None:
+        colours = self.model.colours(self.mode, self.threshold)
+        if self.model.points.gaussians is not None:
+            self.handle.rgbs = colours
+        else:
+            self.handle.colors = (np.clip(colours, 0, 1) * 255).astype(np.uint8)
+
+    def _on_prompt(self, event: Any) -> None:
+        answer = self.model.query(self.prompt.value, self.threshold)
+        self.mode = "relevancy"
+        self.mode_box.value = "relevancy"
+        self._paint()
+        n = int(answer.selected.sum())
+        self.status.content = (f"**{answer.prompt}**: {n} of {len(answer.selected)} points at relevancy >= "
+                               f"{self.threshold:.2f} (answered in {1000 * answer.seconds:.0f} ms)")
+
+    def _on_mode(self, event: Any) -> None:
+        self.mode = MODE_LABELS[self.mode_box.value]
+        self._paint()
+
+    def _on_threshold(self, event: Any) -> None:
+        self.threshold = float(self.slider.value)
+        if self.model.answer is not None:
+            self.model.answer.selected = self.model.answer.relevancy >= self.threshold
+        self._paint()
+
+    def _on_cameras(self, event: Any) -> None:
+        for frustum in self.frusta:
+            frustum.visible = bool(self.show_cameras.value)
+
+    def _on_export(self, event: Any) -> None:
+        path = self.model.export_selection(self.run_dir, self.threshold)
+        self.status.content = f"Wrote `{path}`"
+
+    def look_through(self, index: int) -> None:
+        wxyz, pos, fov = self.poses[index]
+        for client in self.server.get_clients().values():
+            with client.atomic():
+                client.camera.wxyz = wxyz
+                client.camera.position = pos
+                client.camera.fov = fov
+
+    @property
+    def url(self) -> str:
+        host = self.server.get_host()
+        return f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1', '::') else host}:{self.server.get_port()}"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def serve(model: ViewerModel, cameras: Cameras, run_dir: Path, host: str = "127.0.0.1", port: int = 8080,
+          point_size: float | None = None) -> ViewerServer:
+    """Start the viewer (returns at once; the server runs in background threads)."""
+    assert set(MODE_LABELS.values()) == set(MODES)
+    return ViewerServer(model, cameras, run_dir, host, port, point_size)

@@ -1,0 +1,80 @@
+"""`laser view`'s model: queries, colours, selection export, errors; and the CLI's refusals."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from plyfile import PlyData
+
+from laser_gs.errors import LaserError
+from laser_gs.export.records import GaussianAttributes, PointSet
+from laser_gs.viewer import HIGHLIGHT, ViewerModel
+from laser_gs_cli.main import laser
+
+
+def _model(n: int = 1000, classes: int = 4, dim: int = 16, gaussians: bool = True, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    text = torch.nn.functional.normalize(torch.randn(classes, dim, generator=g), dim=-1)
+    label = torch.randint(classes, (n,), generator=g)
+    feature = text[label] + 0.05 * torch.randn(n, dim, generator=g)
+    gauss = GaussianAttributes(torch.full((n, 3), -3.0), torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1),
+                               torch.full((n,), 2.0), torch.zeros(n, 1, 3), torch.zeros(n, 3, 3)) if gaussians else None
+    points = PointSet(torch.randn(n, 3, generator=g), torch.rand(n, 3, generator=g), feature, None, gauss)
+    names = [f"class {i}" for i in range(classes)]
+    return ViewerModel(points, names, text), label
+
+
+def test_query_selects_the_points_of_the_prompted_class():
+    model, label = _model()
+    ans = model.query("Class  2")  # case and spacing do not matter for the run's classes
+    assert np.array_equal(ans.selected, (label == 2).numpy())
+    colours = model.colours("relevancy")
+    assert np.allclose(colours[ans.selected], HIGHLIGHT * (0.6 + 0.4 * ans.relevancy[ans.selected, None]), atol=1e-5)
+    assert not np.allclose(colours[~ans.selected][:, 1], HIGHLIGHT[1])
+    labels = model.colours("labels")
+    assert len({tuple(c) for c in labels[(label == 1).numpy()]}) == 1
+
+
+def test_bad_prompts_are_notices_not_crashes():
+    model, _ = _model()
+    for prompt, message in (("   ", "empty"), ("x" * 400, "characters long"), ("a purple elephant", "CLIP")):
+        with pytest.raises(LaserError, match=message):
+            model.query(prompt)
+    with pytest.raises(LaserError, match="type a prompt first"):
+        model.export_selection("/tmp", 0.5)
+
+
+def test_export_selection_writes_the_selected_gaussians(tmp_path):
+    model, label = _model()
+    model.query("class 1")
+    path = model.export_selection(tmp_path, 0.5)
+    vertex = PlyData.read(str(path))["vertex"]
+    assert path.name == "view_selection_class_1.ply" and vertex.count == int((label == 1).sum())
+    assert "opacity" in [p.name for p in vertex.properties]
+
+
+def test_a_query_over_100k_gaussians_takes_well_under_a_second():
+    """The figure docs/benchmarks.md quotes: one prompt, relevancy and new colours for 100k Gaussians (D = 512)."""
+    model, _ = _model(n=100_000, classes=6, dim=512)
+    t0 = time.perf_counter()
+    model.query("class 3")
+    model.colours("relevancy")
+    seconds = time.perf_counter() - t0
+    print(f"query + colours, 100k Gaussians x 512-d: {1000 * seconds:.0f} ms")
+    assert seconds < 1.0
+
+
+def test_view_refuses_a_folder_that_is_not_a_run_and_a_busy_port(tmp_path):
+    res = CliRunner().invoke(laser, ["view", str(tmp_path), "--port", "0"])
+    assert res.exit_code == 2 and "config.json" in res.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = CliRunner().invoke(laser, ["view", str(tmp_path), "--port", str(port)])
+    assert res.exit_code == 2 and "cannot listen there" in res.output and "--port" in res.output
