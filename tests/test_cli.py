@@ -122,7 +122,7 @@ def test_train_resolves_backend_and_saves_config(recording_backend, generated, t
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("semantic.betta=0.5", "unknown setting semantic.betta; valid semantic settings: iters,"),
+    ("semantic.betta=0.5", "unknown setting semantic.betta; valid semantic settings: method, iters,"),
     ("gsplat.max_gaussians=many", "setting gsplat.max_gaussians: 'many' is not a valid int"),
     ("tensorf.iters=5", "unknown section 'tensorf'; valid sections: trainer, semantic, gsplat"),
     ("semantic.beta", "expected SECTION.FIELD=VALUE"),

@@ -40,7 +40,7 @@ def test_every_preset_round_trips_exactly(backend, preset):
 
 
 def test_unknown_keys_and_bad_values_are_refused_with_the_valid_ones():
-    with pytest.raises(SettingsError, match=r"unknown setting semantic\.bta; valid semantic settings: iters, "):
+    with pytest.raises(SettingsError, match=r"unknown setting semantic\.bta; valid semantic settings: method, iters, "):
         SemanticSettings.from_dict({"bta": 1.0}, prefix="semantic.")
     with pytest.raises(SettingsError, match="'c' is not one of"):
         _Demo.from_dict({"mode": "c"})
