@@ -86,8 +86,9 @@ def set_threads(threads: int | None) -> int:
 
 def _register_commands() -> None:
     from laser_gs_cli import (bench_cmd, config_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd,
-                              query_cmd, render_cmd, segment_cmd, train_cmd, view_cmd)
+                              process_cmd, query_cmd, render_cmd, segment_cmd, train_cmd, view_cmd)
 
+    laser.add_command(process_cmd.process_cmd)
     laser.add_command(make_scene_cmd.make_scene)
     laser.add_command(inspect_cmd.inspect)
     laser.add_command(features_cmd.features)

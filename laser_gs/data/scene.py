@@ -34,6 +34,8 @@ class Scene:
         feature_dir: the precomputed feature folder if the scene has one.
         background: ``"white"`` or ``"black"``: what renders show where rays end empty (non-forward-facing
             scenes; Blender images are composited on it).
+        points: ``[P, 3]`` sparse 3D points of the scene (structure from motion), or None.
+        point_colors: ``[P, 3]`` their colours in [0, 1], or None.
     """
 
     root: Path
@@ -52,6 +54,8 @@ class Scene:
     alphas: Tensor | None = None
     feature_dir: Path | None = None
     background: str = "white"
+    points: Tensor | None = None
+    point_colors: Tensor | None = None
 
     @property
     def num_views(self) -> int:

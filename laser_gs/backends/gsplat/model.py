@@ -26,12 +26,29 @@ def knn_distance(points: Tensor, k: int = 3, chunk: int = 2048) -> Tensor:
 
 
 def initial_points(scene: Scene, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Points ``[n, 3]`` and colours ``[n, 3]`` to start from (no sparse SfM points in our formats).
+    """Points ``[n, 3]`` and colours ``[n, 3]`` to start from.
 
-    Forward-facing scenes: random training pixels lifted to a depth drawn uniformly in
-    inverse depth between the view's near and far bounds (the camera frusta), coloured
-    by the pixel. Other scenes: uniform in the scene box, grey.
+    The scene's sparse structure-from-motion points when it has some (COLMAP scenes; up to ``n``, a random
+    subset beyond), the rest drawn as below so areas without points (sky, plain walls) are covered too.
+    Forward-facing scenes: random training pixels lifted to a depth drawn uniformly in inverse depth
+    between the view's near and far bounds (the camera frusta), coloured by the pixel. Other scenes:
+    uniform in the scene box, grey.
     """
+    if scene.points is not None and len(scene.points) >= 100:
+        pts, cols = scene.points, scene.point_colors
+        if len(pts) > n:
+            pick = torch.randperm(len(pts), generator=generator)[:n]
+            pts, cols = pts[pick], cols[pick]
+        rest = n - len(pts)
+        if rest <= 0:
+            return pts.clone(), cols.clone()
+        more, more_cols = _random_points(scene, rest, generator)
+        return torch.cat([pts, more]), torch.cat([cols, more_cols])
+    return _random_points(scene, n, generator)
+
+
+def _random_points(scene: Scene, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """``n`` points in the camera frusta (forward-facing) or the scene box (see :func:`initial_points`)."""
     views = torch.as_tensor(scene.splits.get("train") or list(range(scene.num_views)))
     if scene.forward_facing:
         v = views[torch.randint(len(views), (n,), generator=generator)]
