@@ -142,7 +142,7 @@ def test_blender_non_finite_pose(tmp_path):
 def test_blender_missing_image(tmp_path):
     root = tmp_path / "scene"
     _mini_blender(root, [{"file_path": "./train/r_9", "transform_matrix": np.eye(4).tolist()}])
-    _expect(root, "image './train/r_9' not found", "transforms_train.json")
+    _expect(root, "none of the images the frames list exists (e.g. './train/r_9')", "transforms_train.json")
 
 
 def test_blender_bad_json(tmp_path):

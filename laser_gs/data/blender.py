@@ -1,11 +1,16 @@
-"""Blender / NeRF-synthetic scenes: ``transforms_{train,val,test}.json`` (or one ``transforms.json``).
+"""Blender / NeRF-synthetic and nerfstudio / instant-ngp scenes: ``transforms_{train,val,test}.json`` or one
+``transforms.json``.
 
 Each frame's ``transform_matrix`` is an OpenGL camera-to-world matrix
 ([right, up, back] axes); the focal length follows from ``camera_angle_x``
-(or explicit ``fl_x``/``fl_y``/``cx``/``cy``, nerfstudio style). RGBA images
-are composited on a chosen background and the alpha is kept as the object
-mask. ``file_path`` entries may omit the extension and must stay inside the
-scene folder.
+or from ``fl_x``/``fl_y``/``cx``/``cy``/``w``/``h`` (nerfstudio), given once
+for all frames or per frame. Distortion coefficients (``k1 k2 p1 p2``) must
+be zero: undistorted photos are expected. Frames whose image is missing are
+skipped with a warning (instant-ngp's fox lists more frames than it ships).
+The box is ``aabb`` when given, else a cube of half size ``1.5 * aabb_scale``
+(instant-ngp's hint; 1.5 without it). RGBA images are composited on a chosen
+background and the alpha is kept as the object mask. ``file_path`` entries
+may omit the extension and must stay inside the scene folder.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ def _read_json(path: Path) -> dict:
     return meta
 
 
-def _frame_image(root: Path, frame: dict, source: Path) -> Path:
+def _frame_image(root: Path, frame: dict, source: Path) -> Path | None:
     rel = frame.get("file_path")
     if not isinstance(rel, str) or not rel:
         raise SceneError("a frame has no 'file_path'", source)
@@ -57,7 +62,7 @@ def _frame_image(root: Path, frame: dict, source: Path) -> Path:
         candidate = resolve_inside(root, rel + suffix, source)
         if candidate.is_file():
             return candidate
-    raise SceneError(f"image {rel!r} not found", source, "file_path is relative to the scene folder")
+    return None
 
 
 def _frame_pose(frame: dict, source: Path, index: int) -> np.ndarray:
@@ -73,7 +78,11 @@ def _frame_pose(frame: dict, source: Path, index: int) -> np.ndarray:
 
 
 def _intrinsics(meta: dict, source: Path, W: int, H: int) -> tuple[float, float, float, float]:
-    """(fx, fy, cx, cy) at the loaded size (W, H)."""
+    """(fx, fy, cx, cy) at the loaded size (W, H) from a frame merged over its file's global keys."""
+    distortion = {k: float(meta.get(k, 0.0) or 0.0) for k in ("k1", "k2", "k3", "k4", "p1", "p2")}
+    if any(abs(v) > 1e-6 for v in distortion.values()):
+        raise SceneError(f"distorted camera ({', '.join(f'{k}={v:g}' for k, v in distortion.items() if v)})", source,
+                         "undistort the photos first (nerfstudio's ns-process-data and `laser process` do)")
     if "fl_x" in meta:
         w_file = float(meta.get("w", W))
         h_file = float(meta.get("h", H))
@@ -105,10 +114,24 @@ def load_blender(root: Path, downscale: int | None = None, background: str = "wh
     if not files:
         raise SceneError("no transforms_train.json or transforms.json", root)
     entries: list[tuple[str, Path, np.ndarray, dict, Path]] = []
+    skipped: list[str] = []
     for split, path in files.items():
         meta = _read_json(path)
         for i, frame in enumerate(meta["frames"]):
-            entries.append((split, _frame_image(root, frame, path), _frame_pose(frame, path, i), meta, path))
+            image = _frame_image(root, frame, path)
+            if image is None:
+                skipped.append(str(frame.get("file_path")))
+                continue
+            merged = {**{k: v for k, v in meta.items() if k != "frames"}, **frame}  # per-frame keys win
+            entries.append((split, image, _frame_pose(frame, path, i), merged, path))
+    if not entries:
+        raise SceneError(f"none of the images the frames list exists (e.g. {skipped[0]!r})", files[next(iter(files))],
+                         "file_path is relative to the scene folder")
+    if skipped:
+        from laser_gs.progress import stderr_console
+
+        stderr_console().print(f"[yellow]warning:[/] {root}: {len(skipped)} frame(s) without their image were "
+                               f"skipped: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}")
 
     W0, H0 = image_size(entries[0][1])
     for _, img_path, _, _, _ in entries:
@@ -133,7 +156,8 @@ def load_blender(root: Path, downscale: int | None = None, background: str = "wh
     cameras = Cameras(torch.from_numpy(c2w).float(), K, W, H)
 
     first_meta = entries[0][3]
-    aabb = torch.tensor(first_meta.get("aabb", DEFAULT_AABB), dtype=torch.float32)
+    half = 1.5 * float(first_meta.get("aabb_scale", 1.0))
+    aabb = torch.tensor(first_meta.get("aabb", [[-half] * 3, [half] * 3]), dtype=torch.float32)
     if aabb.shape != (2, 3) or not torch.isfinite(aabb).all():
         raise SceneError("'aabb' must be [[xmin, ymin, zmin], [xmax, ymax, zmax]]", entries[0][4])
     radius = float((aabb[1] - aabb[0]).norm() / 2)
