@@ -85,8 +85,8 @@ def set_threads(threads: int | None) -> int:
 
 
 def _register_commands() -> None:
-    from laser_gs_cli import (bench_cmd, config_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd, make_scene_cmd,
-                              process_cmd, query_cmd, render_cmd, segment_cmd, train_cmd, view_cmd)
+    from laser_gs_cli import (batch_cmd, bench_cmd, config_cmd, eval_cmd, export_cmd, features_cmd, inspect_cmd,
+                              make_scene_cmd, process_cmd, query_cmd, render_cmd, segment_cmd, train_cmd, view_cmd)
 
     laser.add_command(process_cmd.process_cmd)
     laser.add_command(make_scene_cmd.make_scene)
@@ -100,6 +100,7 @@ def _register_commands() -> None:
     laser.add_command(view_cmd.view_cmd)
     laser.add_command(export_cmd.export_cmd)
     laser.add_command(bench_cmd.bench_cmd)
+    laser.add_command(batch_cmd.batch_cmd)
     laser.add_command(config_cmd.config_cmd)
 
 

@@ -1,0 +1,346 @@
+"""``laser batch``: many trainings (scenes x backends x presets x seeds x settings) on Ray, or one after another.
+
+A plan is a TOML file::
+
+    scenes = ["data/*", "../more/bed"]     # scene folders or globs, relative to the plan file
+    backends = ["tensorf", "gsplat"]
+    presets = ["fast"]
+    seeds = [0, 1]
+    iters = 300                            # optional, as `laser train --iters`
+    features = "precomputed"               # as `laser train --features`
+    set = ["trainer.eval_every=0"]         # settings for every run
+    export = false                         # also write RUN/scene.ply
+    lift = false                           # also lift every run's stage 1 (semantic.method=lift)
+
+    [grid]                                 # every combination is a run
+    "semantic.beta" = [0.3, 0.5]
+
+    [generate]                             # scenes to generate first (`laser make-scene` arguments)
+    tiny_a = ["--seed", "0", "--size", "96x72"]
+
+Each run is ``train -> eval (-> export)`` in its own ``laser`` process with its own thread count, as a Ray
+task with the requested CPUs and GPUs (``--address`` joins a cluster; Ray's launchers start those), or, without
+Ray, one after another in this process. Runs are folders under the batch folder named from their settings;
+finished ones (a model and an eval) are skipped, interrupted ones continue with ``--resume``, a failing run is
+reported without stopping the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import itertools
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from laser_gs.errors import LaserError
+
+RESULTS_JSON, RESULTS_CSV, REPORT = "results.json", "results.csv", "report.html"
+
+
+@dataclass
+class RunSpec:
+    """One training of a batch: where it goes and what ``laser train`` gets."""
+
+    name: str
+    scene: str
+    backend: str
+    preset: str = "fast"
+    seed: int = 0
+    overrides: list[str] = field(default_factory=list)
+    iters: int | None = None
+    features: str = "precomputed"
+    export: bool = False
+    base: str | None = None  # a run whose stage 1 this one continues (the lift variant)
+
+    @property
+    def method(self) -> str:
+        return self.backend + ("-lift" if any(o == "semantic.method=lift" for o in self.overrides) else "")
+
+
+@dataclass
+class Plan:
+    """The expanded runs of a plan file and the scenes to generate first."""
+
+    runs: list[RunSpec]
+    generate: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _slug(overrides: list[str]) -> str:
+    return "_".join(re.sub(r"[^A-Za-z0-9.]+", "-", o) for o in overrides)
+
+
+def load_plan(path: Path, out: Path) -> Plan:
+    """Read and check a plan: an unknown backend, preset or setting, a missing scene or a malformed file is a
+    :class:`LaserError` before anything runs."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    from laser_gs.backends.registry import get_backend
+    from laser_gs.training.settings import TrainingSettings
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LaserError(f"{path}: plan file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LaserError(f"{path}: not a valid TOML plan ({exc})") from None
+    known = {"scenes", "backends", "presets", "seeds", "iters", "features", "set", "export", "lift", "grid",
+             "generate"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise LaserError(f"{path}: unknown plan key {unknown[0]!r}; valid keys: {', '.join(sorted(known))}")
+
+    def listed(key: str, default: list, kind: type) -> list:
+        value = data.get(key, default)
+        value = value if isinstance(value, list) else [value]
+        if not value or not all(isinstance(v, kind) and not isinstance(v, bool) or kind is bool for v in value):
+            raise LaserError(f"{path}: '{key}' must be a non-empty list of {kind.__name__}s")
+        return value
+
+    generate = data.get("generate", {})
+    if not isinstance(generate, dict) or not all(isinstance(v, list) for v in generate.values()):
+        raise LaserError(f"{path}: [generate] maps scene names to lists of `laser make-scene` arguments")
+    scenes: list[Path] = [out / "scenes" / name for name in generate]
+    for pattern in listed("scenes", [], str) if "scenes" in data else []:
+        full = pattern if os.path.isabs(pattern) else str(path.parent / pattern)
+        matches = sorted(Path(p) for p in glob.glob(full) if Path(p).is_dir())
+        if not matches:
+            raise LaserError(f"{path}: scene {pattern!r} matches no folder (relative to the plan file)")
+        scenes += matches
+    if not scenes:
+        raise LaserError(f"{path}: the plan names no scene ('scenes' or [generate])")
+    backends = listed("backends", ["tensorf", "gsplat"], str)
+    presets = listed("presets", ["fast"], str)
+    seeds = listed("seeds", [0], int)
+    common = listed("set", [""], str) if "set" in data else []
+    grid = data.get("grid", {})
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise LaserError(f"{path}: [grid] maps settings to non-empty lists of values")
+    combos = [[f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in zip(grid, values)]
+              for values in itertools.product(*grid.values())] or [[]]
+    iters = data.get("iters")
+    if iters is not None and (not isinstance(iters, int) or iters < 1):
+        raise LaserError(f"{path}: 'iters' must be a positive integer")
+    features = data.get("features", "precomputed")
+    if features not in ("clip", "precomputed", "none"):
+        raise LaserError(f"{path}: 'features' must be clip, precomputed or none")
+    runs: list[RunSpec] = []
+    for scene, backend, preset, seed, combo in itertools.product(scenes, backends, presets, seeds, combos):
+        cls = get_backend(backend)  # unknown backends list the available ones
+        overrides = common + combo
+        TrainingSettings.resolve(cls, preset, overrides, iters, semantics=features != "none")  # checks every setting
+        name = f"{scene.name}/{backend}_{preset}_s{seed}" + (f"_{_slug(combo)}" if combo else "")
+        runs.append(RunSpec(name, str(scene), backend, preset, seed, overrides, iters, features,
+                            bool(data.get("export", False))))
+        if data.get("lift") and features != "none":
+            runs.append(RunSpec(name.replace(f"/{backend}_", f"/{backend}-lift_", 1), str(scene), backend, preset,
+                                seed, overrides + ["semantic.method=lift"], iters, features, False, base=name))
+    return Plan(runs, {k: [str(a) for a in v] for k, v in generate.items()})
+
+
+def _laser(args: list[str], threads: int, log: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
+    with open(log, "a", encoding="utf-8") as fh:
+        done = subprocess.run([sys.executable, "-m", "laser_gs_cli.main", "--threads", str(threads), *args],
+                              stdout=fh, stderr=subprocess.STDOUT, env=env)
+    if done.returncode != 0:
+        tail = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()][-1:]
+        raise LaserError(f"`laser {args[0]}` failed ({done.returncode}): {tail[0] if tail else 'see ' + str(log)}")
+
+
+def finished(run: Path) -> bool:
+    return (run / "model.ckpt").is_file() and (run / "eval.json").is_file()
+
+
+def run_task(spec: dict[str, Any], out: str, threads: int) -> dict[str, Any]:
+    """One run, start to end, in this process's worker: train (or continue), evaluate, export; its result or its
+    error. Runs in a Ray worker or in the driver."""
+    s = RunSpec(**spec)
+    run = Path(out) / s.name
+    t0 = time.perf_counter()
+    try:
+        if not finished(run):
+            run.mkdir(parents=True, exist_ok=True)
+            log = run / "batch.log"
+            if s.base is not None and not (run / "config.json").is_file():  # continue the base run's stage 1
+                base = Path(out) / s.base
+                if not (base / "checkpoints" / "reconstruct_end.ckpt").is_file():
+                    raise LaserError(f"its base run {s.base} has no stage 1 checkpoint")
+                step = json.loads((base / "train_log.json").read_text())["settings"][s.backend]["iters"]
+                (run / "checkpoints").mkdir(exist_ok=True)
+                shutil.copy(base / "checkpoints" / "reconstruct_end.ckpt", run / "checkpoints" / f"step_{step:08d}.ckpt")
+                shutil.copy(base / "config.json", run / "config.json")
+            train = ["train", "--backend", s.backend, "--scene", s.scene, "--out", str(run), "--preset", s.preset,
+                     "--seed", str(s.seed), "--features", s.features] + [x for o in s.overrides for x in ("--set", o)]
+            if s.iters:
+                train += ["--iters", str(s.iters)]
+            _laser(train + (["--resume"] if (run / "config.json").is_file() else []), threads, log)
+            _laser(["eval", str(run), "--json", str(run / "eval.json"), "--no-timing"], threads, log)
+            if s.export:
+                _laser(["export", str(run), "--ply", str(run / "scene.ply")], threads, log)
+        return {**run_result(run), "name": s.name, "scene": Path(s.scene).name, "method": s.method,
+                "backend": s.backend, "preset": s.preset, "seed": s.seed, "overrides": s.overrides,
+                "status": "ok", "wall_s": time.perf_counter() - t0}
+    except Exception as exc:  # noqa: BLE001 - one failing run must not stop the batch
+        return {"name": s.name, "scene": Path(s.scene).name, "method": s.method, "backend": s.backend,
+                "seed": s.seed, "status": "failed", "error": str(exc).splitlines()[0][:300]}
+
+
+def run_result(run: Path) -> dict[str, Any]:
+    """The figures of a finished run (from its eval.json and train_log.json)."""
+    ev = json.loads((run / "eval.json").read_text())
+    log = json.loads((run / "train_log.json").read_text())
+    seconds = log["stage_seconds"]
+    out = {"psnr": ev["psnr"], "train_s": sum(seconds.values()), "lift_s": seconds.get("lift")}
+    if "miou" in ev:
+        out.update(miou=ev["miou"], accuracy=ev["accuracy"], per_class=ev["per_class"],
+                   label_miou=ev["heads"].get("label", {}).get("miou"),
+                   teacher_miou=(ev.get("teacher") or {}).get("miou"),
+                   teacher_per_class=(ev.get("teacher") or {}).get("per_class"))
+    return out
+
+
+def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float = 0,
+            max_parallel: int | None = None, use_ray: bool | None = None,
+            on_update: Callable[[dict[str, int]], None] | None = None) -> list[dict[str, Any]]:
+    """Run the plan (finished runs are read back); returns one result per run, in plan order.
+
+    With Ray (installed, or ``use_ray``) runs are tasks of ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs on a
+    local Ray sized to this machine or on the cluster at ``address``; ``max_parallel`` caps runs in flight.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, args in plan.generate.items():
+        scene = out / "scenes" / name
+        if not (scene / "scene.json").is_file():
+            _laser(["make-scene", str(scene), "--force", *args], 1, out / "generate.log")
+    if use_ray is None:
+        try:
+            import ray  # noqa: F401
+            use_ray = True
+        except ImportError:
+            use_ray = False
+    counts = {"done": 0, "running": 0, "failed": 0, "total": len(plan.runs)}
+    results: dict[str, dict[str, Any]] = {}
+    # base runs first: a lift variant needs its base's stage 1
+    order = sorted(plan.runs, key=lambda s: s.base is not None)
+    threads = max(1, int(cpus_per_run))
+
+    def record(res: dict[str, Any]) -> None:
+        results[res["name"]] = res
+        counts["running"] = max(0, counts["running"] - 1)
+        counts["done" if res["status"] == "ok" else "failed"] += 1
+        if on_update is not None:
+            on_update(dict(counts))
+
+    if not use_ray:
+        for spec in order:
+            counts["running"] += 1
+            if on_update is not None:
+                on_update(dict(counts))
+            record(run_task(asdict(spec), str(out), threads))
+        return [results[s.name] for s in plan.runs]
+    import ray
+
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}})
+    task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(run_task)
+    pending: dict[Any, RunSpec] = {}
+    queue = list(order)
+    try:
+        while queue or pending:
+            while queue and (max_parallel is None or len(pending) < max_parallel):
+                spec = queue[0]
+                if spec.base is not None and spec.base not in results and any(
+                        p.name == spec.base for p in pending.values()):
+                    break  # wait for its base run
+                queue.pop(0)
+                pending[task.remote(asdict(spec), str(out), threads)] = spec
+                counts["running"] += 1
+                if on_update is not None:
+                    on_update(dict(counts))
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                pending.pop(ref)
+                record(ray.get(ref))
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if not address:
+            ray.shutdown()
+    return [results[s.name] for s in plan.runs]
+
+
+def _mean_sd(values: list[float]) -> str:
+    values = [v for v in values if v is not None and v == v]
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} +- {sd:.1f}"
+
+
+def summary_rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """Per method: runs, failed, mIoU mean +- sd, worst, gain over the teacher, PSNR, train minutes."""
+    rows = []
+    for method in dict.fromkeys(r["method"] for r in results):
+        rs = [r for r in results if r["method"] == method and r["status"] == "ok"]
+        failed = sum(1 for r in results if r["method"] == method and r["status"] != "ok")
+        scored = [r for r in rs if r.get("miou") is not None]
+        worst = min(scored, key=lambda r: r["miou"]) if scored else None
+        rows.append([method, str(len(rs)), str(failed), _mean_sd([r["miou"] for r in scored]),
+                     f"{worst['miou']:.1f} ({worst['scene']})" if worst else "-",
+                     _mean_sd([r["miou"] - r["teacher_miou"] for r in scored if r.get("teacher_miou") is not None]),
+                     _mean_sd([r["psnr"] for r in rs]), _mean_sd([r["train_s"] / 60 for r in rs])])
+    return rows
+
+
+SUMMARY_HEADER = ["method", "runs", "failed", "mIoU mean +- sd", "worst", "gain over teacher", "PSNR dB",
+                  "train min"]
+
+
+def write_outputs(results: list[dict[str, Any]], out: Path) -> list[Path]:
+    """``results.json``, ``results.csv`` (one row per run) and ``report.html`` (summary and per-run tables)."""
+    from laser_gs.atomic import atomic_write_text
+    from laser_gs.report import Report
+
+    out = Path(out)
+    atomic_write_text(out / RESULTS_JSON, json.dumps(results, indent=2))
+    cols = ["name", "scene", "method", "seed", "status", "miou", "accuracy", "teacher_miou", "label_miou", "psnr",
+            "train_s", "lift_s", "error"]
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    writer.writeheader()
+    for r in results:
+        writer.writerow({k: r.get(k, "") for k in cols})
+    atomic_write_text(out / RESULTS_CSV, buf.getvalue())
+    rep = Report("laser batch", meta=f"{len(results)} runs in {out}")
+    rep.heading("Summary (mean +- standard deviation over runs)")
+    rep.table(SUMMARY_HEADER, summary_rows(results))
+    rep.heading("Runs")
+    rep.table(["run", "status", "mIoU %", "teacher %", "PSNR dB", "train min", "error"],
+              [[r["name"], r["status"], r.get("miou", "-"), r.get("teacher_miou", "-"), r.get("psnr", "-"),
+                r.get("train_s", 0) / 60 if r.get("train_s") else "-", r.get("error", "")] for r in results])
+    rep.write(out / REPORT)
+    return [out / RESULTS_JSON, out / RESULTS_CSV, out / REPORT]
