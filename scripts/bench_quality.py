@@ -6,10 +6,11 @@
 Scenes (``laser make-scene``, forward-facing unless ``--orbit``): the default tabletop (seed 0), the tabletop
 with seed 1 (its teacher confuses the two red objects systematically), and random layouts with colour-alike
 groups, small objects and a camouflaged grey pillar before a grey wall (see ``SCENES``). Every backend trains
-on every scene with the same preset and settings (``--set`` applies to all runs); ``--reruns K`` trains the
-first scene K more times with other ``--seed`` values (the run-to-run spread). Runs go to
-``OUT/<scene>/<backend>_s<seed>``, ``--parallel`` at a time, each with ``laser --threads`` set to its share of
-the cores; finished runs (a model and an eval) are reused, so an interrupted benchmark continues.
+on every scene with the same preset and settings (``--set`` applies to all runs), and every stage 1 is lifted
+too (``--no-lift`` skips that); ``--reruns K`` trains the first scene K more times with other ``--seed`` values
+(the run-to-run spread). The runs go through ``laser batch``'s machinery (Ray when installed), ``--parallel``
+at a time with ``laser --threads`` set to their share of the cores, into ``OUT/<scene>/<method>_<preset>_s<seed>``;
+finished runs are reused, so an interrupted benchmark continues.
 
 Reports, per scene and backend: mIoU (feature head), per-class IoU, accuracy, the 2D teacher's mIoU, PSNR and
 train time; then mean +- standard deviation over scenes, the worst scene, and the spread over seeds. Full runs
@@ -19,15 +20,13 @@ append the tables to docs/benchmarks.md; --quick is a CI-sized smoke run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import statistics
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _bench_common import append_doc, laser, machine, write_json
+from _bench_common import append_doc, machine, write_json
+from laser_gs.batch import Plan, RunSpec, execute
 
 #: (name, make-scene arguments) of the forward-facing benchmark scenes
 SCENES = [
@@ -67,54 +66,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _finished(run: Path) -> bool:
-    return (run / "model.ckpt").is_file() and (run / "eval.json").is_file()
-
-
-def _train(args: argparse.Namespace, scene: Path, backend: str, seed: int, threads: int, run: Path,
-           extra: list[str]) -> None:
-    train = ["--threads", str(threads), "train", "--backend", backend, "--scene", str(scene), "--out", str(run),
-             "--preset", args.preset, "--seed", str(seed)] + [x for o in args.overrides + extra for x in ("--set", o)]
-    if args.quick:
-        train += ["--iters", "12"]
-    laser(*train, *(["--resume"] if (run / "config.json").is_file() else []))
-    laser("--threads", str(threads), "eval", str(run), "--json", str(run / "eval.json"), "--no-timing")
-
-
-def _result(run: Path, scene: Path, name: str, seed: int, stage1_s: float | None = None) -> dict:
-    ev = json.loads((run / "eval.json").read_text())
-    log = json.loads((run / "train_log.json").read_text())
-    seconds = log["stage_seconds"]
-    return {"scene": scene.name, "backend": name, "seed": seed, "miou": ev["miou"], "accuracy": ev["accuracy"],
-            "per_class": ev["per_class"], "teacher_miou": ev["teacher"]["miou"],
-            "teacher_per_class": ev["teacher"]["per_class"],
-            "label_miou": ev["heads"].get("label", {}).get("miou", float("nan")), "psnr": ev["psnr"],
-            "train_s": sum(seconds.values()) + (stage1_s or 0.0), "lift_s": seconds.get("lift")}
-
-
-def run_one(args: argparse.Namespace, scene: Path, backend: str, seed: int, threads: int) -> list[dict]:
-    """Train and evaluate one (scene, backend, seed) and, from its stage 1, the training-free lift; finished
-    runs are read back."""
-    run = args.out / scene.name / f"{backend}_s{seed}"
-    if not _finished(run):
-        _train(args, scene, backend, seed, threads, run, [])
-    out = [_result(run, scene, backend, seed)]
-    if args.lift:
-        lifted = args.out / scene.name / f"{backend}-lift_s{seed}"
-        if not _finished(lifted):  # stage 2 replaced by the lift, from the same stage 1
-            stage1 = run / "checkpoints" / "reconstruct_end.ckpt"
-            step = json.loads((run / "train_log.json").read_text())["settings"][backend]["iters"]
-            (lifted / "checkpoints").mkdir(parents=True, exist_ok=True)
-            shutil.copy(stage1, lifted / "checkpoints" / f"step_{step:08d}.ckpt")
-            shutil.copy(run / "config.json", lifted / "config.json")
-            _train(args, scene, backend, seed, threads, lifted, ["semantic.method=lift"])
-        stage1_s = json.loads((run / "train_log.json").read_text())["stage_seconds"]["reconstruct"]
-        out.append(_result(lifted, scene, f"{backend}-lift", seed, stage1_s))
-    return out
+def plan(args: argparse.Namespace, catalogue: list[tuple[str, list[str]]]) -> Plan:
+    """The benchmark as a batch plan: every scene x backend (seed 0), the lift of each, and reruns of the first
+    scene with other seeds."""
+    runs = []
+    first = catalogue[0][0]
+    for (name, _), seed in [(c, 0) for c in catalogue] + [(catalogue[0], s) for s in range(1, args.reruns + 1)]:
+        scene = str(args.out / "scenes" / name)
+        for backend in args.backends:
+            base = f"{name}/{backend}_{args.preset}_s{seed}"
+            runs.append(RunSpec(base, scene, backend, args.preset, seed, list(args.overrides),
+                                12 if args.quick else None))
+            if args.lift and (seed == 0 or name != first):
+                runs.append(RunSpec(base.replace(f"/{backend}_", f"/{backend}-lift_", 1), scene, backend, args.preset,
+                                    seed, list(args.overrides) + ["semantic.method=lift"],
+                                    12 if args.quick else None, base=base))
+    return Plan(runs, {name: make + (QUICK if args.quick else []) for name, make in catalogue})
 
 
 def _mean_sd(values: list[float]) -> str:
-    values = [v for v in values if v == v]  # without NaN (a lift has no label head)
+    values = [v for v in values if v is not None and v == v]  # a lift has no label head
     if not values:
         return "-"
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -128,7 +99,7 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
     lines = ["| scene | teacher mIoU | " + " | ".join(f"{b} mIoU (per class)" for b in backends) + " |",
              "|---|---|" + "---|" * len(backends)]
     for s in scenes:
-        rows = {r["backend"]: r for r in main if r["scene"] == s}
+        rows = {r["method"]: r for r in main if r["scene"] == s}
         any_r = next(iter(rows.values()))
         cells = []
         for b in backends:
@@ -138,7 +109,7 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
     lines += ["", "| method | mIoU mean +- sd over scenes | worst scene | mean gain over teacher | PSNR dB | "
               "train min | label head mIoU |", "|---|---|---|---|---|---|---|"]
     for b in backends:
-        rs = [r for r in main if r["backend"] == b]
+        rs = [r for r in main if r["method"] == b]
         if not rs:
             continue
         worst = min(rs, key=lambda r: r["miou"])
@@ -151,7 +122,7 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
         lines += ["", f"Spread over seeds on {first}:", "", "| backend | seeds | mIoU per seed | mean +- sd | max - min |",
                   "|---|---|---|---|---|"]
         for b in backends:
-            rs = sorted((r for r in seeds if r["backend"] == b), key=lambda r: r["seed"])
+            rs = sorted((r for r in seeds if r["method"] == b), key=lambda r: r["seed"])
             if rs:
                 m = [r["miou"] for r in rs]
                 lines.append(f"| {b} | {', '.join(str(r['seed']) for r in rs)} | {', '.join(f'{x:.1f}' for x in m)} | "
@@ -164,22 +135,17 @@ def main(argv: list[str] | None = None) -> dict:
     catalogue = SCENES[:max(1, args.scenes)] + (ORBIT_SCENES if args.orbit else [])
     if args.quick:
         catalogue = catalogue[:2]
-    scenes = []
-    for name, make in catalogue:
-        path = args.out / "scenes" / name
-        if not (path / "scene.json").is_file():
-            laser("make-scene", str(path), "--force", *make, *(QUICK if args.quick else []))
-        scenes.append(path)
-    jobs = [(s, b, 0) for s in scenes for b in args.backends]
-    jobs += [(scenes[0], b, seed) for seed in range(1, args.reruns + 1) for b in args.backends]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cores // max(1, args.parallel))
-    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        results = [r for rs in pool.map(lambda j: run_one(args, *j, threads), jobs) for r in rs]
+    results = execute(plan(args, catalogue), args.out, cpus_per_run=threads, max_parallel=args.parallel,
+                      use_ray=False if args.parallel == 1 else None)
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        raise SystemExit("runs failed: " + "; ".join(f"{r['name']}: {r['error']}" for r in failed))
     names = [n for b in args.backends for n in ([b, f"{b}-lift"] if args.lift else [b])]
-    table = tables(results, names, scenes[0].name)
+    table = tables(results, names, catalogue[0][0])
     print(table)
-    append_doc(f"Quality over {len(scenes)} generated scenes ({args.preset}"
+    append_doc(f"Quality over {len(catalogue)} generated scenes ({args.preset}"
                + (", " + " ".join(args.overrides) if args.overrides else "") + ")",
                "python scripts/bench_quality.py " + " ".join(sys.argv[1:] if argv is None else argv), table, args.quick)
     out = {"machine": machine(), "preset": args.preset, "overrides": args.overrides, "runs": results}

@@ -84,9 +84,9 @@ def test_bench_quality_quick(tmp_path):
                "--json", str(tmp_path / "q.json"))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     data = json.loads((tmp_path / "q.json").read_text())
-    names = {(r["scene"], r["backend"], r["seed"]) for r in data["runs"]}
+    names = {(r["scene"], r["method"], r["seed"]) for r in data["runs"]}
     assert ("tabletop_s0", "gsplat-lift", 0) in names and ("tabletop_s0", "tensorf", 1) in names
-    assert len(names) == 2 * 4 + 4  # 2 scenes x (2 backends + 2 lifts), and seed 1 of the first scene
+    assert len(names) == 2 * 4 + 2  # 2 scenes x (2 backends + 2 lifts), and seed 1 of the first scene
     assert "mIoU mean +- sd over scenes" in out.stdout and "Spread over seeds on tabletop_s0" in out.stdout
     again = _run("bench_quality.py", "--quick", "--out", str(tmp_path / "q"), "--reruns", "1")
     assert again.returncode == 0  # finished runs are reused
