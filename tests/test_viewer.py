@@ -78,3 +78,31 @@ def test_view_refuses_a_folder_that_is_not_a_run_and_a_busy_port(tmp_path):
         port = busy.getsockname()[1]
         res = CliRunner().invoke(laser, ["view", str(tmp_path), "--port", str(port)])
     assert res.exit_code == 2 and "cannot listen there" in res.output and "--port" in res.output
+
+
+@pytest.mark.parametrize("backend", ["gsplat", "tensorf"])
+def test_the_viewer_model_of_a_trained_run(backend, generated, tmp_path):
+    """`laser view`'s model from a real (short) run of each backend: Gaussians with covariances for gsplat, a
+    coloured surface point cloud for tensorf; a class prompt selects the points whose decoded feature is
+    closest to it, and the selection exports as a PLY."""
+    from conftest import fit
+    from laser_gs.run import open_run
+    from laser_gs.viewer import covariances, load_model
+
+    overrides = ["semantic.method=lift"] + (["gsplat.init_points=3000"] if backend == "gsplat" else [])
+    fit(backend, generated[0], tmp_path / "run", 40, overrides=overrides)
+    config, trained, scene = open_run(tmp_path / "run")
+    model = load_model(trained, config, scene, max_points=20_000)
+    pts = model.points
+    assert 0 < len(pts) <= 20_000 and model.semantic
+    assert (pts.gaussians is not None) == (backend == "gsplat")
+    if backend == "gsplat":
+        cov = covariances(pts)
+        assert np.isfinite(cov).all() and (np.linalg.eigvalsh(cov) > 0).all()
+    labels = model.labels()
+    top = int(np.bincount(labels, minlength=len(scene.classes)).argmax())
+    ans = model.query(scene.classes[top].upper())
+    assert ans.selected.any() and ans.selected.sum() < len(pts)
+    assert (labels[ans.selected] == top).mean() > 0.9  # against the other classes, the selection is the class
+    vertex = PlyData.read(str(model.export_selection(tmp_path / "run", 0.5)))["vertex"]
+    assert vertex.count == int(ans.selected.sum())
