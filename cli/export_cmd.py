@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from laser_gs_cli.options import render_options
+from laser_gs_cli.options import clip_weights_option, render_options, with_clip_weights
 
 
 @click.command("export")
@@ -16,9 +16,10 @@ from laser_gs_cli.options import render_options
                    "surface point cloud.")
 @click.option("--prompts", default=None, help="Comma-separated classes to label with (default: the run's classes).")
 @click.option("--color-by-label", is_flag=True, help="Also write FILE_by_label.ply coloured by class.")
+@clip_weights_option
 @render_options
-def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_label: bool, device: str,
-               max_memory_gb: float | None) -> None:
+def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_label: bool, clip_weights: Path | None,
+               device: str, max_memory_gb: float | None) -> None:
     """Export the trained scene as PLY with a per-vertex `label` (index into the prompts) and `label_score`.
 
     The prompts are stored in the PLY header as `comment class <i> <prompt>` lines. Runs trained without
@@ -38,6 +39,7 @@ def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_labe
     set_memory_limit(max_memory_gb)
     check_writable(ply_path, "--ply")
     config, backend, scene = open_run(run_dir, device)
+    config = with_clip_weights(config, clip_weights)
     names, text = optional_prompt_embeddings(backend, config, parse_prompts(prompts))
     if text is None and color_by_label:
         raise LaserError("--color-by-label needs semantics, but this run was trained with --features none")

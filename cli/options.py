@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import click
@@ -38,3 +39,17 @@ def render_options(func: Callable) -> Callable:
                              "the renderers' own chunk sizes.")(func)
     func = click.option("--device", default="auto", show_default=True, help="'auto', 'cpu' or 'cuda'.")(func)
     return func
+
+
+def clip_weights_option(func: Callable) -> Callable:
+    """``--clip-weights`` for commands that may encode new prompts with CLIP's text tower."""
+    return click.option("--clip-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="CLIP weights for prompts that are not among the run's classes (default: the "
+                             "weights the run was trained with, or the Hugging Face cache).")(func)
+
+
+def with_clip_weights(config, clip_weights: Path | None):
+    """The run's config with ``--clip-weights`` in place of the stored weights path (when given)."""
+    import dataclasses
+
+    return config if clip_weights is None else dataclasses.replace(config, clip_weights=str(clip_weights))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from laser_gs.choices import CANONICAL_NEGATIVES, DEFAULT_HEAD, HEADS
-from laser_gs_cli.options import render_options
+from laser_gs_cli.options import clip_weights_option, render_options, with_clip_weights
 
 
 
@@ -23,9 +23,10 @@ from laser_gs_cli.options import render_options
               help="Which semantic output the relevancy is computed from.")
 @click.option("--ply", "ply_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the selected points (gsplat: 3DGS Gaussians) to this PLY.")
+@clip_weights_option
 @render_options
 def query_cmd(run_dir: Path, text: str, threshold: float, negatives: str, head: str, ply_path: Path | None,
-              device: str, max_memory_gb: float | None) -> None:
+              clip_weights: Path | None, device: str, max_memory_gb: float | None) -> None:
     """Find the 3D points (Gaussians or surface points) that match TEXT and optionally export them.
 
     \b
@@ -45,6 +46,7 @@ def query_cmd(run_dir: Path, text: str, threshold: float, negatives: str, head: 
     if ply_path is not None:
         check_writable(ply_path, "--ply")
     config, backend, scene = open_run(run_dir, device)
+    config = with_clip_weights(config, clip_weights)
     q = query_run(backend, config, scene, text, threshold, negatives, head)
     n, total = q.selected, len(q.points)
     click.echo(f"{q.prompt!r}: {n} of {total} points selected ({100 * n / max(1, total):.1f} %), relevancy >= "

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from laser_gs.choices import DEFAULT_HEAD, HEADS, PATHS
-from laser_gs_cli.options import parse_size, render_options
+from laser_gs_cli.options import clip_weights_option, parse_size, render_options, with_clip_weights
 
 
 
@@ -26,9 +26,11 @@ from laser_gs_cli.options import parse_size, render_options
 @click.option("--size", default=None, help="Frame size WxH (default: the scene's).")
 @click.option("--fps", type=click.IntRange(min=1), default=10, show_default=True, help="GIF frame rate.")
 @click.option("--no-gif", is_flag=True, help="Only write PNG frames.")
+@clip_weights_option
 @render_options
 def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None, prompts: str | None, head: str,
-               size: str | None, fps: int, no_gif: bool, device: str, max_memory_gb: float | None) -> None:
+               size: str | None, fps: int, no_gif: bool, clip_weights: Path | None, device: str,
+               max_memory_gb: float | None) -> None:
     """Render RGB (and segmentation, for runs with semantics) along a camera path.
 
     Writes frame_0000.png ... (render | segmentation overlay | legend) and render.gif to the output folder.
@@ -52,6 +54,7 @@ def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None,
     names = parse_prompts(prompts)
     check_writable(out_dir or run_dir / f"render_{path_kind}", "--out")
     config, backend, scene = open_run(run_dir, device)
+    config = with_clip_weights(config, clip_weights)
     names, text = optional_prompt_embeddings(backend, config, names)
     if path_kind == "spiral":
         cams = spiral_path(scene.cameras, frames, forward_facing=scene.forward_facing)

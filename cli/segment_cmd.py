@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from laser_gs_cli.options import render_options
+from laser_gs_cli.options import clip_weights_option, render_options, with_clip_weights
 from laser_gs.choices import DEFAULT_HEAD, HEADS
 
 
@@ -22,8 +22,9 @@ from laser_gs.choices import DEFAULT_HEAD, HEADS
 @click.option("--head", type=click.Choice(HEADS), default=DEFAULT_HEAD, show_default=True,
               help="Rendered feature field, label volume, or their average (feature scored best on the "
                    "synthetic scene, docs/benchmarks.md).")
+@clip_weights_option
 @render_options
-def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, head: str, device: str,
+def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, head: str, clip_weights: Path | None, device: str,
                 max_memory_gb: float | None) -> None:
     """Segment views of a trained run with any text prompts.
 
@@ -45,6 +46,7 @@ def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, h
     names = parse_prompts(prompts)
     check_writable(out_dir or run_dir / "segment", "--out")
     config, backend, scene = open_run(run_dir, device)
+    config = with_clip_weights(config, clip_weights)
     indices = resolve_views(views, scene)
     names, text = prompt_embeddings(backend, config, names)
     out_dir = out_dir or run_dir / "segment"

@@ -316,3 +316,32 @@ def test_corrupted_model_and_escaping_scene_paths_are_refused_by_the_cli(runs, t
         {"file_path": "../../etc/passwd", "transform_matrix": np.eye(4).tolist()}]}))
     res = CliRunner().invoke(laser, ["inspect", str(scene)])
     assert res.exit_code == 2 and "outside the scene folder" in res.output
+
+
+def test_clip_weights_option_encodes_new_prompts_with_the_given_file(runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf"))
+    bad = tmp_path / "not_clip.pt"
+    bad.write_bytes(b"not a checkpoint")
+    for cmd in (["segment", str(runs["gsplat"]), "--prompts", "purple elephant", "--views", "0"],
+                ["query", str(runs["tensorf"]), "purple elephant"]):
+        res = CliRunner().invoke(laser, cmd + ["--clip-weights", str(bad)])
+        assert res.exit_code == 2 and str(bad) in res.output and "Traceback" not in res.output, res.output
+
+
+def test_a_run_without_class_text_encodes_every_prompt_with_clip(runs):
+    """Features extracted for a scene without classes.txt carry no text: the run has a semantic field but no
+    classes, so prompts (even ones that look like a class) go through CLIP instead of being refused."""
+    from laser_gs.prompts import prompt_embeddings
+    from laser_gs.run import open_run
+
+    config, backend, _ = open_run(runs["gsplat"])
+    backend.text, backend.classes = None, []
+    calls = []
+
+    class FakeClip:
+        def encode_text(self, prompts):
+            calls.append(list(prompts))
+            return torch.ones(len(prompts), backend.heads.dim)
+
+    names, text = prompt_embeddings(backend, config, ["fern", "wall"], clip_loader=FakeClip)
+    assert names == ["fern", "wall"] and text.shape == (2, backend.heads.dim) and calls == [["fern", "wall"]]
