@@ -44,4 +44,5 @@ def process_cmd(photos: Path, out: Path, downscale: int | None, matcher: str, vi
                f"{s['mean_reprojection_error_px']:.2f} px, in {s['total_s']:.0f} s: {out}")
     for note in advice(s):
         click.echo(f"Note: {note}")
-    click.echo(f"Next: laser train --backend gsplat --scene {out} --out runs/{out.name} --features clip")
+    click.echo(f"Next: laser train --backend gsplat --scene {out} --out runs/{out.name} --features clip "
+               "--clip-weights ViT-B-16.pt   (or --features none: reconstruction only)")

@@ -114,5 +114,8 @@ def open_run(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, "Backend", 
         raise RunError(f"{model}: not found; the run has not finished training "
                        f"(continue it with `laser train ... --out {run_dir} --resume`)")
     backend = get_backend(config.backend).load(model, device=device)
+    from laser_gs.progress import stderr_console
+
+    backend.console = stderr_console()  # long phases (surface sampling for export / view / query) show progress
     scene = load_scene(config.scene, downscale=config.downscale, holdout=config.holdout, background=config.background)
     return config, backend, scene

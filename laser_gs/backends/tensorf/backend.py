@@ -292,27 +292,35 @@ class TensoRFBackend(Backend):
         outputs = ("rgb", "depth", "acc") + tuple(o for o in ("feature", "label") if self.heads is not None and
                                                   (o == "feature" or o in self.heads_available))
         acc: dict[str, list[Tensor]] = {}
-        for v in views:
-            cam = cameras.scaled(v, scale).to(self.device)
-            out = self.render(cam, 0, outputs)
-            o, d = cam.pixel_rays(0)
-            o, d = o.reshape(-1, 3), d.reshape(-1, 3)
-            t = out["depth"].reshape(-1) / out["acc"].reshape(-1).clamp_min(1e-6)
-            if self.geometry.ndc:
-                ax, ay = self.geometry.ndc_scale
-                on, dn = ndc_rays(o, d, ax, ay)
-                z = (on[:, 2] + t * dn[:, 2]).clamp(max=1 - 1e-4)
-                depth_world = 2.0 / (1.0 - z)
-                xyz = o + ((depth_world - o[:, 2]) / d[:, 2])[:, None] * d
-            else:
-                xyz = o + t[:, None] * d
-            keep = out["acc"].reshape(-1) > 0.5
-            acc.setdefault("xyz", []).append(xyz[keep])
-            for k in ("rgb", "feature", "label"):
-                if k in out:
-                    acc.setdefault(k, []).append(out[k].reshape(-1, out[k].shape[-1])[keep])
+        with progress(f"sampling surface points from {len(views)} views", len(views), self.console,
+                      unit=" views") as advance:
+            for v in views:
+                self._surface_points(cameras, v, scale, outputs, acc)
+                advance()
         cat = {k: torch.cat(v).cpu() for k, v in acc.items()}
         return PointSet(cat["xyz"], cat["rgb"], cat.get("feature"), cat.get("label"))
+
+    def _surface_points(self, cameras: Cameras, v: int, scale: float, outputs: tuple[str, ...],
+                        acc: dict[str, list[Tensor]]) -> None:
+        """Append view ``v``'s surface points (and their outputs) to ``acc``."""
+        cam = cameras.scaled(v, scale).to(self.device)
+        out = self.render(cam, 0, outputs)
+        o, d = cam.pixel_rays(0)
+        o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+        t = out["depth"].reshape(-1) / out["acc"].reshape(-1).clamp_min(1e-6)
+        if self.geometry.ndc:
+            ax, ay = self.geometry.ndc_scale
+            on, dn = ndc_rays(o, d, ax, ay)
+            z = (on[:, 2] + t * dn[:, 2]).clamp(max=1 - 1e-4)
+            depth_world = 2.0 / (1.0 - z)
+            xyz = o + ((depth_world - o[:, 2]) / d[:, 2])[:, None] * d
+        else:
+            xyz = o + t[:, None] * d
+        keep = out["acc"].reshape(-1) > 0.5
+        acc.setdefault("xyz", []).append(xyz[keep])
+        for k in ("rgb", "feature", "label"):
+            if k in out:
+                acc.setdefault(k, []).append(out[k].reshape(-1, out[k].shape[-1])[keep])
 
 
 __all__ = ["TensoRFBackend"]
