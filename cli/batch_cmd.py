@@ -40,6 +40,8 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
         TimeRemainingColumn
     from rich.table import Table
 
+    from laser_gs_cli.options import table_console
+
     from laser_gs.atomic import check_writable
     from laser_gs.batch import SUMMARY_HEADER, execute, load_plan, summary_rows, write_outputs
     from laser_gs.errors import LaserError
@@ -78,10 +80,7 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
         table.add_column(col, justify="left" if col in ("method", "worst") else "right")
     for row in summary_rows(results):
         table.add_row(*row)
-    out = Console()
-    if not out.is_terminal:  # a log file or pipe: no wrapping of the table's headers at 80 columns
-        out = Console(width=max(out.width, 160))
-    out.print(table)
+    table_console().print(table)
     failed = [r for r in results if r["status"] != "ok"]
     for r in failed:
         click.echo(f"failed: {r['name']}: {r['error']}")

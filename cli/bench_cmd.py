@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from laser_gs_cli.options import parse_size, render_options
+from laser_gs_cli.options import parse_size, render_options, table_console
 
 
 @click.command("bench")
@@ -57,7 +56,7 @@ def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: 
                       else fmt(r, "peak_mb_rgb", ".0f"), fmt(r, "miou"), fmt(r, "accuracy"),
                       fmt(r, "speedup_segmentation_vs_first", ".1f") + "x"
                       if "speedup_segmentation_vs_first" in r else "-")
-    Console().print(table)
+    table_console().print(table)
     if json_path is not None:
         atomic_write_text(json_path, json.dumps({"runs": results}, indent=2))
     if report_path is None:

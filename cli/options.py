@@ -53,3 +53,12 @@ def with_clip_weights(config, clip_weights: Path | None):
     import dataclasses
 
     return config if clip_weights is None else dataclasses.replace(config, clip_weights=str(clip_weights))
+
+
+def table_console():
+    """A console for result tables: the terminal's width, or 160 columns when writing to a file or pipe (rich's
+    default of 80 would wrap wide tables' headers and cells in logs)."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=max(out.width, 160))

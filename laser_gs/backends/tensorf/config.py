@@ -92,7 +92,7 @@ def _quick() -> Preset:
         TensoRFSettings(iters=1000, batch_rays=2048, voxels_init=40 ** 3, voxels_final=100 ** 3,
                         upsample_at=(150, 300, 450, 600), occupancy_at=(250, 500), density_comps=(8, 4, 4),
                         app_comps=(24, 8, 8), mlp_width=64, step_ratio=1.0, ndc_samples=48, max_samples=192),
-        SemanticSettings(iters=500, joint_start=170, sct_start=270, batch_size=1024),
+        SemanticSettings(iters=1000, joint_start=330, sct_start=530, batch_size=1024),
         TrainerSettings(checkpoint_every=250, eval_every=0))
 
 
