@@ -46,6 +46,9 @@ def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: 
                 "mIoU %", "acc %", "speed-up"):
         table.add_column(col, justify="left" if col in ("run", "backend", "device") else "right")
 
+    def _times(v: float) -> str:  # 0.032x, 1x, 9.5x, 130x
+        return f"{v:.2g}x" if v < 10 else f"{v:.0f}x"
+
     def fmt(r: dict, key: str, spec: str = ".1f") -> str:
         return format(r[key], spec) if key in r else "-"
 
@@ -54,8 +57,7 @@ def bench_cmd(runs: tuple[Path, ...], size: str | None, frames: int, json_path: 
                       fmt(r, "fps_rgb", ".2f"), fmt(r, "ms_segmentation"), fmt(r, "fps_segmentation", ".2f"),
                       fmt(r, "peak_mb_segmentation", ".0f") if "peak_mb_segmentation" in r
                       else fmt(r, "peak_mb_rgb", ".0f"), fmt(r, "miou"), fmt(r, "accuracy"),
-                      fmt(r, "speedup_segmentation_vs_first", ".1f") + "x"
-                      if "speedup_segmentation_vs_first" in r else "-")
+                      _times(r["speedup_segmentation_vs_first"]) if "speedup_segmentation_vs_first" in r else "-")
     table_console().print(table)
     if json_path is not None:
         atomic_write_text(json_path, json.dumps({"runs": results}, indent=2))
