@@ -67,9 +67,11 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
 
         def update(c: dict[str, int]) -> None:
             bar.update(task, completed=c["done"] + c["failed"],
-                       info=f"done {c['done']}, running {c['running']}, failed {c['failed']}")
+                       info=f"done {c['done']}, running {c['running']}, queued {c.get('queued', 0)}, "
+                            f"failed {c['failed']}")
             if not console.is_terminal:
-                console.log(f"batch: done {c['done']}, running {c['running']}, failed {c['failed']} of {c['total']}")
+                console.log(f"batch: done {c['done']}, running {c['running']}, queued {c.get('queued', 0)}, "
+                            f"failed {c['failed']} of {c['total']}")
 
         try:
             results = execute(plan, out_dir, address, cpus_per_run, gpus_per_run, max_parallel, use_ray, update)

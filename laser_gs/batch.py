@@ -233,15 +233,15 @@ def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int
             use_ray = True
         except ImportError:
             use_ray = False
-    counts = {"done": 0, "running": 0, "failed": 0, "total": len(plan.runs)}
+    # running: runs in a worker now; queued: handed to Ray, waiting for a free slot
+    counts = {"done": 0, "running": 0, "queued": 0, "failed": 0, "total": len(plan.runs)}
     results: dict[str, dict[str, Any]] = {}
     # base runs first: a lift variant needs its base's stage 1
     order = sorted(plan.runs, key=lambda s: s.base is not None)
     threads = max(1, int(cpus_per_run))
 
-    def record(res: dict[str, Any]) -> None:
+    def record(res: dict[str, Any]) -> None:  # the caller has updated running / queued
         results[res["name"]] = res
-        counts["running"] = max(0, counts["running"] - 1)
         counts["done" if res["status"] == "ok" else "failed"] += 1
         if on_update is not None:
             on_update(dict(counts))
@@ -251,7 +251,9 @@ def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int
             counts["running"] += 1
             if on_update is not None:
                 on_update(dict(counts))
-            record(run_task(asdict(spec), str(out), threads))
+            res = run_task(asdict(spec), str(out), threads)
+            counts["running"] = 0
+            record(res)
         return [results[s.name] for s in plan.runs]
     import ray
 
@@ -264,6 +266,15 @@ def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int
                      runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}})
     task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(run_task)
     pending: dict[Any, RunSpec] = {}
+    resources = ray.cluster_resources()
+    slots = max(1, int(resources.get("CPU", 1) // max(cpus_per_run, 1e-9)))
+    if gpus_per_run:
+        slots = min(slots, max(1, int(resources.get("GPU", 0) // gpus_per_run)))
+
+    def in_flight() -> None:  # Ray runs at most `slots` tasks at once; the rest wait in its queue
+        counts["running"] = min(len(pending), slots)
+        counts["queued"] = len(pending) - counts["running"]
+
     queue = list(order)
     try:
         while queue or pending:
@@ -274,12 +285,13 @@ def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int
                     break  # wait for its base run
                 queue.pop(0)
                 pending[task.remote(asdict(spec), str(out), threads)] = spec
-                counts["running"] += 1
+                in_flight()
                 if on_update is not None:
                     on_update(dict(counts))
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 pending.pop(ref)
+                in_flight()
                 record(ray.get(ref))
     except KeyboardInterrupt:
         for ref in pending:

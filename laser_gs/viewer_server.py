@@ -52,7 +52,7 @@ class ViewerServer:
                                                 point_size=point_size or extent / 400, point_shape="circle")
         # training cameras: click one to look through it
         self.poses, self.frusta = [], []
-        fov = float(2 * np.arctan(cameras.height / (2 * cameras.K[0, 1, 1])))
+        fov = float(2 * np.arctan(cameras.height / (2 * float(cameras.K[0, 1, 1]))))
         for i in range(len(cameras)):
             c2w = cameras.c2w[i].numpy()
             wxyz, pos = tf.SO3.from_matrix(c2w[:3, :3]).wxyz, c2w[:3, 3]
