@@ -23,15 +23,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from laser_gs.backends.protocol import Backend
 from laser_gs.data.lerf_ovs import FrameLabels
 from laser_gs.data.scene import Scene
 from laser_gs.errors import LaserError
+from laser_gs.evaluation import teacher_logits
 from laser_gs.features.precomputed import FeatureSet
-from laser_gs.semantics.losses import segmentation_logits
+from laser_gs.query import pairwise_relevancy
 
 #: LangSplat's softmax scale for the pairwise relevancy
 RELEVANCY_SCALE = 10.0
@@ -42,10 +42,10 @@ DEFAULT_THRESHOLD = 0.7
 def relevancy(cos: Tensor, query: int) -> Tensor:
     """``[H, W, C]`` cosine scores -> ``[H, W]`` relevancy of class ``query`` against the other classes."""
     assert cos.dim() == 3 and cos.shape[-1] >= 2, f"expected [H, W, C >= 2] scores, got {tuple(cos.shape)}"
-    pos = cos[..., query:query + 1]
-    neg = torch.cat([cos[..., :query], cos[..., query + 1:]], dim=-1)
-    pair = torch.softmax(RELEVANCY_SCALE * torch.stack([pos.expand_as(neg), neg], dim=-1), dim=-1)[..., 0]
-    return pair.min(dim=-1).values
+    H, W, C = cos.shape
+    flat = cos.reshape(-1, C)
+    others = torch.cat([flat[:, :query], flat[:, query + 1:]], dim=1)
+    return pairwise_relevancy(flat[:, query], others, tau=1.0 / RELEVANCY_SCALE).reshape(H, W)
 
 
 def query_scores(rel: Tensor, mask: Tensor, boxes: Tensor, threshold: float) -> tuple[float, bool]:
@@ -113,9 +113,7 @@ def evaluate_lerf_ovs(backend: Backend, scene: Scene, frames: list[FrameLabels],
         rendered[fr.view] = backend.render(scene.cameras, fr.view, ("logits",), text)["logits"].cpu().float()
         if features is not None:
             grid = features.grids[scene.image_names[fr.view]]
-            up = F.interpolate(grid.permute(2, 0, 1)[None].float(), size=(scene.height, scene.width),
-                               mode="bilinear", align_corners=False)[0]
-            teacher[fr.view] = segmentation_logits(up.permute(1, 2, 0), text.cpu()).float()
+            teacher[fr.view] = teacher_logits(grid, text.cpu(), (scene.height, scene.width)).float()
     result = {"protocol": "lerf-ovs", "threshold": threshold, **score_frames(rendered, frames, scene.classes,
                                                                             threshold)}
     if teacher:

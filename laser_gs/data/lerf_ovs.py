@@ -175,14 +175,12 @@ def write_lerf_labels(out_dir: Path, image_names: list[str], size: tuple[int, in
             if not mk.any():
                 continue
             ys, xs = np.nonzero(mk)
-            polys = []
-            for y in np.unique(ys):
-                row = np.flatnonzero(mk[y])
-                breaks = np.flatnonzero(np.diff(row) > 1)
-                starts = np.concatenate([[row[0]], row[breaks + 1]])
-                ends = np.concatenate([row[breaks], [row[-1]]]) + 1
-                polys += [[[int(a), int(y)], [int(b), int(y)], [int(b), int(y) + 1], [int(a), int(y) + 1]]
-                          for a, b in zip(starts, ends)]
+            # row runs from the edges of the mask padded with a background column each side
+            edges = np.diff(np.pad(mk, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+            ry, x0 = np.nonzero(edges == 1)
+            _, x1 = np.nonzero(edges == -1)  # same row-major order: the run's end (exclusive)
+            polys = np.stack([np.stack([x0, ry], 1), np.stack([x1, ry], 1), np.stack([x1, ry + 1], 1),
+                              np.stack([x0, ry + 1], 1)], axis=1).tolist()
             objects.append({"category": cls, "segmentation": polys,
                             "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]})
         p = out_dir / f"{image_names[v]}.json"
