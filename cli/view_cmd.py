@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from laser_gs_cli.options import render_options
+from laser_gs_cli.options import clip_weights_option, render_options, with_clip_weights
 
 
 @click.command("view")
@@ -21,15 +21,17 @@ from laser_gs_cli.options import render_options
               help="Show at most this many Gaussians / points (a random subset), for slow browsers.")
 @click.option("--point-size", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Point size of field runs (tensorf) in scene units (default: from the scene's extent).")
+@clip_weights_option
 @render_options
-def view_cmd(run_dir: Path, port: int, host: str, max_points: int | None, point_size: float | None, device: str,
-             max_memory_gb: float | None) -> None:
+def view_cmd(run_dir: Path, port: int, host: str, max_points: int | None, point_size: float | None,
+             clip_weights: Path | None, device: str, max_memory_gb: float | None) -> None:
     """Open a trained run in the browser: fly through it, type a prompt, see it light up.
 
     Gaussian runs are rendered by the browser itself (splats); tensorf runs as a point cloud of their
     surfaces. The panel has a prompt box, RGB / class-label / relevancy views, a threshold, the class
     legend, the training cameras (click one to look through it) and an export of the selection as PLY.
-    Prompts that are the run's classes need no CLIP weights. Ctrl-C stops the server.
+    Prompts that are the run's classes need no CLIP weights; others are encoded with the run's CLIP
+    (--clip-weights, else the weights it was trained with). Ctrl-C stops the server.
 
     \b
     Example:
@@ -47,7 +49,7 @@ def view_cmd(run_dir: Path, port: int, host: str, max_points: int | None, point_
     console = stderr_console()
     with console.status("loading the run"):
         config, backend, scene = open_run(run_dir, device)
-        model = load_model(backend, config, scene, max_points)
+        model = load_model(backend, with_clip_weights(config, clip_weights), scene, max_points)
     viewer = serve(model, scene.cameras, run_dir, host, port, point_size)
     click.echo(f"Viewing {run_dir} ({len(model.points):,} {'Gaussians' if model.points.gaussians is not None else 'points'}) "
                f"at {viewer.url}  (Ctrl-C to stop)")

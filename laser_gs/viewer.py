@@ -27,6 +27,7 @@ from laser_gs.choices import CANONICAL_NEGATIVES
 from laser_gs.errors import LaserError
 from laser_gs.export import export_points
 from laser_gs.export.records import PointSet
+from laser_gs.prompts import _key
 from laser_gs.query import pairwise_relevancy
 from laser_gs.run import RunConfig
 from laser_gs.data.scene import Scene
@@ -52,16 +53,19 @@ class ViewerModel:
 
     Args:
         points: the run's :class:`PointSet` (with ``feature`` for runs with semantics).
-        classes: the run's class names; ``text`` ``[C, D]`` their embeddings (None: RGB only).
+        classes: the run's class names; ``text`` ``[C, D]`` their embeddings (None: the features came
+            without class text, so every prompt goes through ``encode`` and there is no label mode).
         encode: ``prompts -> [K, D]`` for prompts that are not the run's classes (the run's CLIP text tower),
             or None when its weights are not available.
+
+    Prompts match the run's classes as ``laser segment`` matches them (case and spacing do not matter).
     """
 
     def __init__(self, points: PointSet, classes: list[str], text: Tensor | None,
                  encode: Callable[[list[str]], Tensor] | None = None):
         self.points = points
-        self.classes = list(classes)
-        self.text = F.normalize(text.float().cpu(), dim=-1) if text is not None else None
+        self.text = F.normalize(text.float().cpu(), dim=-1) if text is not None and len(classes) else None
+        self.classes = list(classes) if self.text is not None else []
         self.encode = encode
         self.features = F.normalize(points.feature.float(), dim=-1) if points.feature is not None else None
         self.rgb = points.rgb.numpy().astype(np.float32)
@@ -69,21 +73,34 @@ class ViewerModel:
 
     @property
     def semantic(self) -> bool:
+        """The run has a feature per point, so prompts can be answered (with its classes or CLIP)."""
+        return self.features is not None and (self.text is not None or self.encode is not None)
+
+    @property
+    def has_classes(self) -> bool:
+        """The run stores class names with embeddings: a label mode and a legend exist."""
         return self.features is not None and self.text is not None
 
     def labels(self) -> np.ndarray:
         """``[P]`` index of each point's best class."""
         return (self.features @ self.text.T).argmax(-1).numpy()
 
+    def _class_index(self, prompt: str) -> int | None:
+        return {_key(c): i for i, c in enumerate(self.classes)}.get(_key(prompt))
+
     def embed(self, prompt: str) -> Tensor:
         """``[D]`` unit embedding of a prompt: the run's own for its classes (any case), else CLIP's."""
-        known = {c.lower(): i for i, c in enumerate(self.classes)}
-        if prompt.lower() in known:
-            return self.text[known[prompt.lower()]]
+        index = self._class_index(prompt)
+        if index is not None:
+            return self.text[index]
         if self.encode is None:
             raise LaserError(f"{prompt!r} is not one of the run's classes ({', '.join(self.classes)}) and the run's "
                              "CLIP text tower is not available here (its weights are missing); query a class")
-        return F.normalize(self.encode([prompt])[0].float().cpu(), dim=-1)
+        embedding = self.encode([prompt])[0].float().cpu()
+        if embedding.shape[0] != self.features.shape[1]:
+            raise LaserError(f"CLIP text width {embedding.shape[0]} differs from the run's feature width "
+                             f"{self.features.shape[1]}; use the CLIP the features were extracted with")
+        return F.normalize(embedding, dim=-1)
 
     def query(self, prompt: str, threshold: float = 0.5, negatives: str = "classes") -> QueryAnswer:
         """LERF relevancy of every point to ``prompt`` against the run's other classes (or the canonical
@@ -95,12 +112,14 @@ class ViewerModel:
             raise LaserError(f"the prompt is {len(prompt)} characters long; CLIP reads about {MAX_PROMPT} tokens, "
                              "so keep it to a short phrase")
         if not self.semantic:
-            raise LaserError("this run has no semantics (trained with --features none); only RGB can be shown")
+            raise LaserError("this run has no semantics (trained with --features none, or its features carry no "
+                             "class text and its CLIP weights are missing); only RGB can be shown")
         t0 = time.perf_counter()
         query = self.embed(prompt)
-        if negatives == "classes":
-            negs = self.text[[i for i, c in enumerate(self.classes) if c.lower() != prompt.lower()]]
-        else:
+        others = [i for i in range(len(self.classes)) if i != self._class_index(prompt)]
+        if negatives == "classes" and others:
+            negs = self.text[others]
+        else:  # asked for, or the run has no other classes to compare against
             if self.encode is None:
                 raise LaserError("canonical negatives need the run's CLIP text tower, whose weights are missing")
             negs = F.normalize(self.encode(list(CANONICAL_NEGATIVES)).float().cpu(), dim=-1)
@@ -113,7 +132,7 @@ class ViewerModel:
         """``[P, 3]`` float colours in [0, 1] for display mode ``rgb``, ``labels`` or ``relevancy``."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
-        if mode == "rgb" or not self.semantic:
+        if mode == "rgb" or not self.semantic or (mode == "labels" and not self.has_classes):
             return self.rgb
         if mode == "labels":
             return palette(self.classes)[self.labels()].astype(np.float32) / 255.0
@@ -148,6 +167,25 @@ def covariances(points: PointSet) -> np.ndarray:
     return (M @ M.transpose(1, 2)).numpy()
 
 
+class RunTextEncoder:
+    """``prompts -> [K, D]`` with the run's CLIP text tower, loaded on the first prompt and kept."""
+
+    def __init__(self, config: RunConfig, classes: list[str]):
+        self.config = config
+        self.classes = classes
+        self.clip = None
+
+    def __call__(self, prompts: list[str]) -> Tensor:
+        if self.clip is None:
+            from laser_gs.features.dense_clip import load_clip
+
+            alternative = (f"Query the run's classes instead: {', '.join(self.classes)}." if self.classes else
+                           "This run has no class names of its own; start `laser view` with --clip-weights.")
+            self.clip = load_clip(self.config.clip_mode or "naclip", weights=self.config.clip_weights,
+                                  alternative=alternative)
+        return self.clip.encode_text(prompts)
+
+
 def load_model(backend: Backend, config: RunConfig, scene: Scene, max_points: int | None = None) -> ViewerModel:
     """The viewer's model of a trained run: its points (Gaussians or surface points) and their features."""
     points = backend.points(scene.cameras, scene.train_views)
@@ -155,14 +193,7 @@ def load_model(backend: Backend, config: RunConfig, scene: Scene, max_points: in
         keep = torch.zeros(len(points), dtype=torch.bool)
         keep[torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:max_points]] = True
         points = points.select(keep)
-    encode = None
-    if backend.text is not None:
-        def encode(prompts: list[str]) -> Tensor:
-            from laser_gs.features.dense_clip import load_clip
-
-            clip = load_clip(config.clip_mode or "naclip", weights=config.clip_weights,
-                             alternative=f"Query the run's classes instead: {', '.join(backend.classes)}.")
-            return clip.encode_text(prompts)
+    encode = RunTextEncoder(config, list(backend.classes)) if points.feature is not None else None
     return ViewerModel(points, backend.classes, backend.text, encode)
 
 

@@ -82,14 +82,18 @@ class ViewerServer:
         gui, m = self.server.gui, self.model
         gui.add_markdown("**laser_gs** language-guided 3D segmentation")
         self.prompt = gui.add_text("Prompt", initial_value="", hint="an object, e.g. one of the classes below; Enter")
-        self.mode_box = gui.add_dropdown("Show", tuple(MODE_LABELS) if m.semantic else ("RGB",), initial_value="RGB")
+        modes = [k for k, v in MODE_LABELS.items()
+                 if v == "rgb" or (m.semantic and (v != "labels" or m.has_classes))]
+        self.mode_box = gui.add_dropdown("Show", tuple(modes), initial_value="RGB")
         self.slider = gui.add_slider("Threshold", min=0.0, max=1.0, step=0.01, initial_value=0.5)
-        self.status = gui.add_markdown("Type a prompt to highlight it." if m.semantic else
-                                       "This run has no semantics (trained with --features none): RGB only.")
+        self.status = gui.add_markdown(
+            "Type a prompt to highlight it." if m.semantic else
+            "This run has no semantics (trained with --features none, or features without class text and no "
+            "CLIP weights here): RGB only.")
         self.export = gui.add_button("Export selection (PLY)", disabled=not m.semantic)
         self.show_cameras = gui.add_checkbox("Training cameras", initial_value=True,
                                              hint="click a camera in the scene to look through it")
-        if m.semantic:
+        if m.has_classes:
             gui.add_html(_legend(m.classes))
         self.prompt.on_update(lambda event: self._safe(self._on_prompt, event))
         self.mode_box.on_update(lambda event: self._safe(self._on_mode, event))

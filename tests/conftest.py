@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +96,40 @@ def fit(backend: str, scene_dir: Path, run_dir: Path, iters: int, features: bool
     model = train_run(config, run_dir, resume=(Path(run_dir) / "config.json").is_file(),
                       console=make_console(quiet=True), inputs=inputs)
     return inputs[0], model
+
+
+OUTCOME_ITERS = {"tensorf": 600, "gsplat": 600}
+
+
+@pytest.fixture(scope="session")
+def outcome_runs(tmp_path_factory) -> dict[str, Path]:
+    """Trained runs of both backends and the lift of each on one small generated scene (a few minutes of CPU,
+    both trainings side by side): name -> run folder, each with ``eval.json``; ``"scene"`` -> the scene."""
+    root = tmp_path_factory.mktemp("outcome")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    laser = [sys.executable, "-m", "laser_gs_cli.main", "--threads", "1"]
+    scene = root / "scene"
+    subprocess.run(laser + ["make-scene", str(scene), "--size", "160x120", "--views", "12", "--annotated", "3",
+                            "--dim", "64"], check=True, env=env, capture_output=True)
+    procs = {b: subprocess.Popen(laser + ["train", "--backend", b, "--scene", str(scene), "--out", str(root / b),
+                                          "--iters", str(OUTCOME_ITERS[b])], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True) for b in OUTCOME_ITERS}
+    for b, p in procs.items():
+        _, err = p.communicate(timeout=1200)
+        assert p.returncode == 0, err[-2000:]
+    runs = {}
+    for b in OUTCOME_ITERS:  # the lift from the same stage 1
+        lift = root / f"{b}-lift"
+        (lift / "checkpoints").mkdir(parents=True)
+        step = json.loads((root / b / "train_log.json").read_text())["settings"][b]["iters"]
+        shutil.copy(root / b / "checkpoints" / "reconstruct_end.ckpt", lift / "checkpoints" / f"step_{step:08d}.ckpt")
+        shutil.copy(root / b / "config.json", lift / "config.json")
+        subprocess.run(laser + ["train", "--backend", b, "--scene", str(scene), "--out", str(lift), "--iters",
+                                str(OUTCOME_ITERS[b]), "--set", "semantic.method=lift", "--resume"], check=True, env=env,
+                       capture_output=True)
+        runs[b], runs[f"{b}-lift"] = root / b, lift
+    for name, run in runs.items():
+        subprocess.run(laser + ["eval", str(run), "--json", str(run / "eval.json"), "--no-timing"], check=True, env=env,
+                       capture_output=True)
+    runs["scene"] = scene
+    return runs

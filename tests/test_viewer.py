@@ -106,3 +106,27 @@ def test_the_viewer_model_of_a_trained_run(backend, generated, tmp_path):
     assert (labels[ans.selected] == top).mean() > 0.9  # against the other classes, the selection is the class
     vertex = PlyData.read(str(model.export_selection(tmp_path / "run", 0.5)))["vertex"]
     assert vertex.count == int(ans.selected.sum())
+
+
+def test_a_run_without_class_text_answers_prompts_through_clip():
+    """Features extracted without classes.txt carry no class text: the viewer still answers prompts with the
+    run's CLIP (canonical negatives, no label mode), encodes each prompt once per query, and says so clearly
+    when CLIP is not available."""
+    base, label = _model(classes=4, dim=16)
+    calls = []
+
+    def encode(prompts):  # stands in for the run's CLIP text tower: "class i" -> the class's direction, the
+        calls.append(list(prompts))  # canonical phrases -> classes 0-2 in turn
+        return torch.stack([base.text[int(p.split()[-1])] if p.startswith("class") else base.text[k % 3]
+                            for k, p in enumerate(prompts)])
+
+    model = ViewerModel(base.points, [], None, encode)
+    assert model.semantic and not model.has_classes
+    ans = model.query("class 3")
+    assert np.array_equal(ans.selected, (label == 3).numpy())
+    assert calls[0] == ["class 3"] and len(calls) == 2  # the prompt, then the canonical negatives
+    assert np.allclose(model.colours("labels"), model.rgb)  # no classes: the label mode shows RGB
+    no_clip = ViewerModel(base.points, [], None, None)
+    assert not no_clip.semantic
+    with pytest.raises(LaserError, match="no semantics"):
+        no_clip.query("class 3")
