@@ -27,23 +27,42 @@ def _feature_summary(scene) -> dict | None:
             "text_embeddings_aug": fs.text_aug is not None, "bytes": fs.nbytes_on_disk()}
 
 
+def _points_summary(scene, triangulate: bool) -> dict:
+    """Where the scene's sparse points come from: its COLMAP model, a cached triangulation, or nowhere yet."""
+    if scene.points is not None:
+        return {"source": "structure from motion", "count": len(scene.points)}
+    from laser_gs.data import triangulate as tri
+
+    found = tri.triangulate(scene) if triangulate else tri.load_cached(scene)
+    if found is None:
+        return {"source": None, "count": 0}
+    return {"source": "triangulated", "count": found.info["points"], "cache": found.info["cache"],
+            "mean_reprojection_error_px": found.info["mean_reprojection_error_px"]}
+
+
 @click.command("inspect")
 @click.argument("scene_dir", metavar="SCENE", type=click.Path(file_okay=False, path_type=str))
 @scene_load_options
+@click.option("--triangulate", is_flag=True,
+              help="For scenes without sparse points: triangulate them now from the training views (pycolmap, "
+                   "known poses; cached in the scene folder, as gsplat does at training).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
-def inspect(scene_dir: str, downscale: int | None, holdout: int | None, background: str, as_json: bool) -> None:
-    """Describe a scene: format, views, resolution, cameras, classes, annotations, features.
+def inspect(scene_dir: str, downscale: int | None, holdout: int | None, background: str, triangulate: bool,
+            as_json: bool) -> None:
+    """Describe a scene: format, views, resolution, cameras, classes, annotations, features, sparse points.
 
     \b
     Examples:
       laser inspect ../shared/data/llff_fern
       laser inspect ../shared/data/blender_lego_200 --json
+      laser inspect my_scene --triangulate
     """
     from laser_gs.data import load_scene
 
     scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
     info = scene.summary()
     info["features"] = _feature_summary(scene)
+    info["sparse_points"] = _points_summary(scene, triangulate)
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -71,6 +90,15 @@ def inspect(scene_dir: str, downscale: int | None, holdout: int | None, backgrou
     else:
         rows.append(("features", f"{feats['path']}: dim {feats['dim']}, grid {feats['grid']}, "
                                  f"{feats['bytes'] / 1e6:.1f} MB, model {feats['model']}"))
+    pts = info["sparse_points"]
+    if pts["source"] == "triangulated":
+        rows.append(("sparse points", f"{pts['count']:,} triangulated from the training views "
+                                      f"({pts['mean_reprojection_error_px'] or 0:.2f} px), cached in {pts['cache']}"))
+    elif pts["source"]:
+        rows.append(("sparse points", f"{pts['count']:,} ({pts['source']})"))
+    else:
+        rows.append(("sparse points", "none yet: gsplat triangulates them at training (or: laser inspect "
+                                      "--triangulate)"))
     for k, v in rows:
         table.add_row(k, v)
     Console().print(table)

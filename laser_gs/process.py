@@ -19,14 +19,9 @@ from rich.console import Console
 
 from laser_gs.data.images import list_images, read_rgb, write_png
 from laser_gs.errors import LaserError, SceneError
-from laser_gs.progress import stderr_console
+from laser_gs.progress import phase, stderr_console
 
 EXHAUSTIVE_MAX = 100  # photos up to which every pair is matched
-
-
-def _phase(console: Console, name: str):
-    """A spinner with the elapsed time for a phase pycolmap runs in one call (its C++ shows no progress)."""
-    return console.status(f"[bold]{name}[/] (elapsed time on the right)", spinner="dots")
 
 
 def process_photos(photos: Path, out: Path, downscale: int | None = None, matcher: str = "auto",
@@ -61,16 +56,16 @@ def process_photos(photos: Path, out: Path, downscale: int | None = None, matche
                 advance()
         db = work / "database.db"
         timings = {}
-        with _phase(console, f"extracting SIFT features of {len(files)} photos"):
+        with phase(console, f"extracting SIFT features of {len(files)} photos"):
             t = time.perf_counter()
             pycolmap.extract_features(db, source, camera_mode=pycolmap.CameraMode.SINGLE)
             timings["features_s"] = time.perf_counter() - t
         kind = matcher if matcher != "auto" else ("exhaustive" if len(files) <= EXHAUSTIVE_MAX else "sequential")
-        with _phase(console, f"matching ({kind})"):
+        with phase(console, f"matching ({kind})"):
             t = time.perf_counter()
             (pycolmap.match_exhaustive if kind == "exhaustive" else pycolmap.match_sequential)(db)
             timings["matching_s"] = time.perf_counter() - t
-        with _phase(console, "incremental mapping"):
+        with phase(console, "incremental mapping"):
             t = time.perf_counter()
             models = pycolmap.incremental_mapping(db, source, work / "sparse")
             timings["mapping_s"] = time.perf_counter() - t
@@ -82,7 +77,7 @@ def process_photos(photos: Path, out: Path, downscale: int | None = None, matche
         registered = {rec.images[i].name for i in rec.reg_image_ids()}
         unregistered = sorted(f.name if not (downscale and downscale > 1) else f"{f.stem}.png" for f in files
                               if (f.name if not (downscale and downscale > 1) else f"{f.stem}.png") not in registered)
-        with _phase(console, "undistorting to a pinhole camera"):
+        with phase(console, "undistorting to a pinhole camera"):
             t = time.perf_counter()
             pycolmap.undistort_images(tmp / "undistorted", work / "sparse" / str(best_id), source)
             timings["undistort_s"] = time.perf_counter() - t

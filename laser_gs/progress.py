@@ -49,3 +49,9 @@ def progress(description: str, total: int, console: Console | None = None,
         yield advance
     if not console.quiet:
         console.log(f"{description}: {total}{unit} done in {time.perf_counter() - t0:.1f}s")
+
+
+def phase(console: Console, name: str):
+    """A spinner with the elapsed time, for a step that runs in one call without progress of its own (pycolmap's
+    C++ stages)."""
+    return console.status(f"[bold]{name}[/] (elapsed time on the right)", spinner="dots")

@@ -7,11 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# triangulated points are cached here, not in ../shared/data (which tests only read); tests of the default
+# location (the scene folder) unset it
+os.environ.setdefault("LASER_CACHE_DIR", tempfile.mkdtemp(prefix="laser_cache_"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from laser_gs.backends.gsplat.config import PRESETS, GsplatSettings
 from laser_gs.backends.gsplat.lift import lift_to_gaussians
 from laser_gs.backends.gsplat.model import create_params, empty_params, initial_points, pixel_footprint
+from laser_gs.data.triangulate import MIN_POINTS
 from laser_gs.backends.gsplat.raster import rasterize
 from laser_gs.backends.gsplat.semantic_field import field_box, gaussian_appearance, normalise
 from laser_gs.backends.protocol import Backend, ParamGroup, ReconstructionLoss, SemanticBatch, Step
@@ -78,6 +79,24 @@ class GsplatBackend(Backend):
         return self.settings.model
 
     # ------------------------------------------------------------------ set-up and state
+    def sparse_points(self, scene: Scene) -> tuple[Tensor, Tensor] | None:
+        """``(xyz, rgb)`` to seed the Gaussians with (see ``init_from``), or None to start at random."""
+        if self.cfg.init_from == "random":
+            return None
+        if scene.points is not None and len(scene.points) >= MIN_POINTS:
+            return scene.points, scene.point_colors
+        from laser_gs.data.triangulate import triangulate
+
+        tri = triangulate(scene, console=self.console)
+        if tri.info["points"] < MIN_POINTS:
+            self.console.print(f"[yellow]Warning:[/] only {tri.info['points']} points could be triangulated from "
+                               f"the training views (at least {MIN_POINTS} are needed); the Gaussians start at "
+                               "random (too little texture or overlap?)")
+            return None
+        self.console.print(f"Seeding Gaussians with {tri.info['points']:,} triangulated points "
+                           f"({tri.info['mean_reprojection_error_px']:.2f} px; cached in {tri.info['cache']})")
+        return tri.xyz, tri.rgb
+
     def setup(self, scene: Scene, settings: TrainingSettings, dim: int | None, seed: int) -> None:
         from gsplat.strategy import DefaultStrategy
 
@@ -86,7 +105,7 @@ class GsplatBackend(Backend):
         self.seed = seed
         self.background = 1.0 if (not scene.forward_facing and scene.background == "white") else 0.0
         g = torch.Generator().manual_seed(self.seed)
-        points, colours = initial_points(scene, cfg.init_points, g)
+        points, colours = initial_points(scene, cfg.init_points, g, self.sparse_points(scene))
         self.params = create_params(points, colours, cfg.sh_degree,
                                     max_scale=pixel_footprint(points, scene, cfg.init_max_pixels)).to(self.device)
         self.build_heads(dim)

@@ -16,6 +16,11 @@ class GsplatSettings(ReconstructionSettings):
 
     init_points: int = 100_000
     """Gaussians at the start."""
+    init_from: Literal["auto", "random"] = "auto"
+    """Where the first Gaussians sit. ``auto``: the scene's structure-from-motion points (COLMAP scenes), else
+    points triangulated from the training views with the known poses (pycolmap; cached in the scene folder),
+    the rest of ``init_points`` drawn at random; ``random``: all drawn at random (camera frusta for
+    forward-facing scenes, the scene box otherwise)."""
     max_gaussians: int = 0
     """Cap on the number of Gaussians (densification beyond it prunes the least opaque); 0 = no cap."""
     init_max_pixels: float = 1.5

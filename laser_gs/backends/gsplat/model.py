@@ -25,17 +25,19 @@ def knn_distance(points: Tensor, k: int = 3, chunk: int = 2048) -> Tensor:
     return torch.cat(out)
 
 
-def initial_points(scene: Scene, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def initial_points(scene: Scene, n: int, generator: torch.Generator,
+                   sparse: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
     """Points ``[n, 3]`` and colours ``[n, 3]`` to start from.
 
-    The scene's sparse structure-from-motion points when it has some (COLMAP scenes; up to ``n``, a random
-    subset beyond), the rest drawn as below so areas without points (sky, plain walls) are covered too.
+    Sparse points ``sparse = ([P, 3], [P, 3] colours)`` when given (the scene's structure-from-motion points,
+    or points triangulated from its views; up to ``n``, a random subset beyond), the rest drawn as below so
+    areas without points (sky, plain walls) are covered too.
     Forward-facing scenes: random training pixels lifted to a depth drawn uniformly in inverse depth
     between the view's near and far bounds (the camera frusta), coloured by the pixel. Other scenes:
     uniform in the scene box, grey.
     """
-    if scene.points is not None and len(scene.points) >= 100:
-        pts, cols = scene.points, scene.point_colors
+    if sparse is not None and len(sparse[0]):
+        pts, cols = sparse
         if len(pts) > n:
             pick = torch.randperm(len(pts), generator=generator)[:n]
             pts, cols = pts[pick], cols[pick]
