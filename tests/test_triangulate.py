@@ -81,7 +81,8 @@ def test_gsplat_starts_from_triangulated_points_and_falls_back_with_a_warning(sc
     found = tri.triangulate(scene)
     backend = get_backend("gsplat")()
     backend.console = Console(record=True, width=200)
-    settings = TrainingSettings.resolve(get_backend("gsplat"), "fast", overrides=["gsplat.init_points=1000"])
+    settings = TrainingSettings.resolve(get_backend("gsplat"), "fast",
+                                        overrides=["gsplat.init_points=1000", "gsplat.init_from=sparse"])
     backend.setup(scene, settings, dim=None, seed=0)
     means = backend.params["means"].detach()
     assert len(means) == 1000
@@ -95,6 +96,26 @@ def test_gsplat_starts_from_triangulated_points_and_falls_back_with_a_warning(sc
     backend.setup(scene, settings, dim=None, seed=0)
     assert "start at random" in backend.console.export_text()
     assert torch.cdist(found.xyz, backend.params["means"].detach(), compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max() > 1e-3
+
+
+def test_auto_seeds_360_scenes_and_leaves_forward_facing_ones_random(scene_copy, monkeypatch, tmp_path):
+    """``init_from = auto``: triangulated points for 360-degree scenes, the frustum start for forward-facing
+    ones (where it measured as good; see GsplatSettings.init_from)."""
+    import dataclasses
+
+    from laser_gs.backends.registry import get_backend
+    from laser_gs.training.settings import TrainingSettings
+
+    monkeypatch.setenv("LASER_CACHE_DIR", str(tmp_path / "cache"))
+    scene = load_scene(scene_copy)
+    backend = get_backend("gsplat")()
+    settings = TrainingSettings.resolve(get_backend("gsplat"), "fast", overrides=["gsplat.init_points=1000"])
+    assert settings.model.init_from == "auto"
+    backend.settings = settings
+    assert scene.forward_facing and backend.sparse_points(scene) is None
+    assert not (tmp_path / "cache").exists()  # nothing was triangulated
+    xyz, rgb = backend.sparse_points(dataclasses.replace(scene, forward_facing=False))
+    assert torch.equal(xyz, tri.triangulate(scene).xyz) and len(rgb) == len(xyz)
 
 
 def test_inspect_reports_the_sparse_points(scene_copy, monkeypatch, tmp_path):

@@ -85,6 +85,8 @@ class GsplatBackend(Backend):
             return None
         if scene.points is not None and len(scene.points) >= MIN_POINTS:
             return scene.points, scene.point_colors
+        if self.cfg.init_from == "auto" and scene.forward_facing:
+            return None  # the frustum start is as good there (see GsplatSettings.init_from)
         from laser_gs.data.triangulate import triangulate
 
         tri = triangulate(scene, console=self.console)
