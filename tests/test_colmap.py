@@ -85,9 +85,13 @@ def test_damaged_or_incomplete_models_are_one_line_errors(generated, tmp_path):
 
 def test_colmap_points_start_the_gaussians(generated, tmp_path):
     from laser_gs.backends.gsplat.model import initial_points
+    from laser_gs.backends.registry import get_backend
+    from laser_gs.training.settings import TrainingSettings
 
     scene = load_scene(write_colmap(generated[0], tmp_path / "c"))
-    pts, cols = initial_points(scene, 1000, torch.Generator().manual_seed(0))
+    backend = get_backend("gsplat")()
+    backend.settings = TrainingSettings.resolve(get_backend("gsplat"), "fast")  # init_from = auto
+    pts, cols = initial_points(scene, 1000, torch.Generator().manual_seed(0), backend.sparse_points(scene))
     assert pts.shape == (1000, 3) and torch.equal(pts[:300], scene.points)
 
 
