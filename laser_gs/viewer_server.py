@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from laser_gs.data.cameras import Cameras
 from laser_gs.errors import LaserError
@@ -47,9 +48,9 @@ class ViewerServer:
                                                     covariances=covariances(p).astype(np.float32),
                                                     rgbs=model.rgb, opacities=opac[:, None])
         else:
-            extent = float(np.ptp(p.xyz.numpy(), axis=0).max()) if len(p) else 1.0
             self.handle = scene.add_point_cloud("/scene", points=p.xyz.numpy().astype(np.float32), colors=model.rgb,
-                                                point_size=point_size or extent / 400, point_shape="circle")
+                                                point_size=point_size or default_point_size(p.xyz),
+                                                point_shape="circle")
         # training cameras: click one to look through it
         self.poses, self.frusta = [], []
         fov = float(2 * np.arctan(cameras.height / (2 * float(cameras.K[0, 1, 1]))))
@@ -161,6 +162,18 @@ class ViewerServer:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+def default_point_size(xyz: torch.Tensor, sample: int = 2000, factor: float = 1.2) -> float:
+    """Point size for a surface point cloud ``[P, 3]``: ``factor`` times the median distance from a point to its
+    nearest neighbour (on a sample of points), so neighbouring points just overlap and surfaces look closed."""
+    if len(xyz) < 2:
+        return 0.01
+    g = torch.Generator().manual_seed(0)
+    queries = xyz[torch.randperm(len(xyz), generator=g)[:sample]].float()
+    d = torch.cdist(queries, xyz.float(), compute_mode="donot_use_mm_for_euclid_dist")  # [sample, P]
+    nearest = d.topk(2, largest=False).values[:, 1]  # the first is the point itself
+    return float(factor * nearest.median().clamp_min(1e-6))
 
 
 def serve(model: ViewerModel, cameras: Cameras, run_dir: Path, host: str = "127.0.0.1", port: int = 8080,

@@ -130,3 +130,13 @@ def test_a_run_without_class_text_answers_prompts_through_clip():
     assert not no_clip.semantic
     with pytest.raises(LaserError, match="no semantics"):
         no_clip.query("class 3")
+
+
+def test_point_clouds_get_a_point_size_that_closes_their_surfaces():
+    from laser_gs.viewer_server import default_point_size
+
+    h = 0.02
+    ii, jj = torch.meshgrid(torch.arange(60.0), torch.arange(60.0), indexing="ij")
+    plane = torch.stack([ii * h, jj * h, torch.zeros_like(ii)], -1).reshape(-1, 3)
+    assert default_point_size(plane) == pytest.approx(1.2 * h, rel=1e-3)
+    assert default_point_size(plane * 10) == pytest.approx(12 * h, rel=1e-3)  # follows the spacing, not the extent
