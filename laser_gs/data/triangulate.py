@@ -95,8 +95,7 @@ def triangulate(scene: Scene, views: list[int] | None = None, console: Console |
     (see :func:`cache_file`), so a second call returns at once."""
     import pycolmap
 
-    from laser_gs.data.images import write_png
-    from laser_gs.progress import phase, stderr_console
+    from laser_gs.progress import stderr_console
 
     views = list(scene.splits["train"]) if views is None else list(views)
     cached = load_cached(scene, views)
@@ -108,73 +107,111 @@ def triangulate(scene: Scene, views: list[int] | None = None, console: Console |
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="laser_triangulate_"))
     try:
-        images, db = work / "images", work / "database.db"
-        images.mkdir()
-        names = {}
-        cam = scene.cameras
-        up = max(1, -(-MIN_SIDE // max(cam.width, cam.height)))  # integer factor: pixel centres map exactly
-        W, H = cam.width * up, cam.height * up
-        for v in views:  # the loaded images (the cameras hold for these pixels), upsampled by `up`
-            names[v] = f"{v:05d}.png"
-            img = scene.images[v]
-            if up > 1:
-                img = torch.nn.functional.interpolate(img.permute(2, 0, 1)[None], scale_factor=up, mode="bicubic",
-                                                      align_corners=False)[0].permute(1, 2, 0)
-            write_png(images / names[v], img.clamp(0, 1).numpy())
-        with phase(console, f"triangulating: SIFT features of {len(views)} views"):
-            reader = pycolmap.ImageReaderOptions()
-            reader.camera_model = "PINHOLE"
-            extraction = pycolmap.FeatureExtractionOptions()
-            extraction.sift.peak_threshold = PEAK_THRESHOLD
-            extraction.num_threads = 1
-            pycolmap.extract_features(db, images, image_names=[names[v] for v in views],
-                                      camera_mode=pycolmap.CameraMode.PER_IMAGE, reader_options=reader,
-                                      extraction_options=extraction, device=pycolmap.Device.cpu)
-        with phase(console, "triangulating: matching"):
-            # the same points for the same scene, run after run: seeded RANSAC, one thread (worker threads
-            # would take the pairs in a varying order)
-            matching = pycolmap.FeatureMatchingOptions()
-            matching.num_threads = 1
-            verification = pycolmap.TwoViewGeometryOptions()
-            verification.ransac.random_seed = 0
-            (pycolmap.match_exhaustive if len(views) <= EXHAUSTIVE_MAX else pycolmap.match_sequential)(
-                db, matching_options=matching, verification_options=verification)
-        rec = pycolmap.Reconstruction()
-        database = pycolmap.Database.open(db)
-        try:
-            by_name = {im.name: im for im in database.read_all_images()}
-            for v in views:
-                im = by_name[names[v]]
-                K = cam.K[v].double().numpy() * up  # pixel units of the upsampled image (centres stay centres)
-                camera = pycolmap.Camera(model="PINHOLE", width=W, height=H,
-                                         params=[K[0, 0], K[1, 1], K[0, 2], K[1, 2]], camera_id=im.camera_id)
-                database.update_camera(camera)  # geometric verification with the true intrinsics
-                rec.add_camera_with_trivial_rig(camera)
-                w2c = torch.linalg.inv(cam.c2w[v].double()).numpy()
-                rec.add_image_with_trivial_frame(pycolmap.Image(name=im.name, camera_id=im.camera_id,
-                                                                image_id=im.image_id), pycolmap.Rigid3d(w2c[:3]))
-        finally:
-            database.close()
-        with phase(console, "triangulating: points from the known poses"):
-            out = work / "sparse"
-            out.mkdir()
-            options = pycolmap.IncrementalPipelineOptions()
-            options.random_seed = 0
-            options.num_threads = 1
-            options.triangulation.random_seed = 0
-            rec = pycolmap.triangulate_points(rec, db, images, out, options=options)
-        ids = [i for i, p in rec.points3D.items() if p.error <= MAX_REPROJ_PX * up and p.track.length() >= MIN_TRACK]
-        xyz = np.array([rec.points3D[i].xyz for i in ids]).reshape(-1, 3)
-        rgb = np.array([rec.points3D[i].color for i in ids]).reshape(-1, 3) / 255.0
-        errors = [rec.points3D[i].error / up for i in ids]
+        up, names = _write_views(scene, views, work / "images")
+        _match(work / "database.db", work / "images", names, console)
+        rec = _known_poses(scene, views, names, up, work / "database.db")
+        xyz, rgb, errors = _triangulated(rec, work, up, console)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    info = {"points": len(ids), "views": len(views), "mean_reprojection_error_px": float(np.mean(errors)) if ids else None,
+    info = {"points": len(xyz), "views": len(views),
+            "mean_reprojection_error_px": float(np.mean(errors)) if len(xyz) else None,
             "seconds": round(time.perf_counter() - t0, 2)}
     T_inv = torch.linalg.inv(scene.world_from_file.double()).numpy()
-    xyz_file = xyz @ T_inv[:3, :3].T + T_inv[:3, 3]
     path = cache_file(scene, views)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as f:
-        np.savez(f, xyz=xyz_file, rgb=rgb, info=json.dumps(info))
+        np.savez(f, xyz=xyz @ T_inv[:3, :3].T + T_inv[:3, 3], rgb=rgb, info=json.dumps(info))
     return TriangulatedPoints(torch.from_numpy(xyz).float(), torch.from_numpy(rgb).float(), {**info, "cache": str(path)})
+
+
+def _write_views(scene: Scene, views: list[int], folder: Path) -> tuple[int, dict[int, str]]:
+    """The loaded images of ``views`` (the cameras hold for exactly these pixels) as PNG, upsampled by the
+    integer factor ``up`` that brings the longer side to ``MIN_SIDE`` (integer, so pixel centres map
+    exactly: ``x -> up * x``). Returns ``(up, view -> file name)``."""
+    from laser_gs.data.images import write_png
+
+    folder.mkdir(parents=True)
+    cam = scene.cameras
+    up = max(1, -(-MIN_SIDE // max(cam.width, cam.height)))
+    names = {}
+    for v in views:
+        names[v] = f"{v:05d}.png"
+        img = scene.images[v]
+        if up > 1:
+            img = torch.nn.functional.interpolate(img.permute(2, 0, 1)[None], scale_factor=up, mode="bicubic",
+                                                  align_corners=False)[0].permute(1, 2, 0)
+        write_png(folder / names[v], img.clamp(0, 1).numpy())
+    return up, names
+
+
+def _match(db: Path, images: Path, names: dict[int, str], console: Console) -> None:
+    """SIFT features and verified matches into the database ``db``. Seeded RANSAC and one thread throughout:
+    the same scene gives the same points run after run (with worker threads it did not)."""
+    import pycolmap
+
+    from laser_gs.progress import phase
+
+    with phase(console, f"triangulating: SIFT features of {len(names)} views"):
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = "PINHOLE"
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.sift.peak_threshold = PEAK_THRESHOLD
+        extraction.num_threads = 1
+        pycolmap.extract_features(db, images, image_names=list(names.values()),
+                                  camera_mode=pycolmap.CameraMode.PER_IMAGE, reader_options=reader,
+                                  extraction_options=extraction, device=pycolmap.Device.cpu)
+    with phase(console, "triangulating: matching"):
+        matching = pycolmap.FeatureMatchingOptions()
+        matching.num_threads = 1
+        verification = pycolmap.TwoViewGeometryOptions()
+        verification.ransac.random_seed = 0
+        (pycolmap.match_exhaustive if len(names) <= EXHAUSTIVE_MAX else pycolmap.match_sequential)(
+            db, matching_options=matching, verification_options=verification)
+
+
+def _known_poses(scene: Scene, views: list[int], names: dict[int, str], up: int, db: Path):
+    """A pycolmap Reconstruction holding our cameras (intrinsics in the upsampled pixels, poses fixed), with
+    the database's image and camera ids; the database's cameras get the true intrinsics too, for the
+    geometric verification."""
+    import pycolmap
+
+    cam = scene.cameras
+    rec = pycolmap.Reconstruction()
+    database = pycolmap.Database.open(db)
+    try:
+        by_name = {im.name: im for im in database.read_all_images()}
+        for v in views:
+            im = by_name[names[v]]
+            K = cam.K[v].double().numpy() * up
+            camera = pycolmap.Camera(model="PINHOLE", width=cam.width * up, height=cam.height * up,
+                                     params=[K[0, 0], K[1, 1], K[0, 2], K[1, 2]], camera_id=im.camera_id)
+            database.update_camera(camera)
+            rec.add_camera_with_trivial_rig(camera)
+            w2c = torch.linalg.inv(cam.c2w[v].double()).numpy()
+            rec.add_image_with_trivial_frame(pycolmap.Image(name=im.name, camera_id=im.camera_id,
+                                                            image_id=im.image_id), pycolmap.Rigid3d(w2c[:3]))
+    finally:
+        database.close()
+    return rec
+
+
+def _triangulated(rec, work: Path, up: int, console: Console) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """COLMAP's point triangulator on ``rec`` (poses and intrinsics fixed); ``([P, 3] xyz, [P, 3] rgb in
+    [0, 1], reprojection errors in original pixels)`` of the points in >= ``MIN_TRACK`` views and within
+    ``MAX_REPROJ_PX``."""
+    import pycolmap
+
+    from laser_gs.progress import phase
+
+    with phase(console, "triangulating: points from the known poses"):
+        (work / "sparse").mkdir()
+        options = pycolmap.IncrementalPipelineOptions()
+        options.random_seed = 0
+        options.num_threads = 1
+        options.triangulation.random_seed = 0
+        rec = pycolmap.triangulate_points(rec, work / "database.db", work / "images", work / "sparse",
+                                          options=options)
+    keep = [p for p in rec.points3D.values() if p.error <= MAX_REPROJ_PX * up and p.track.length() >= MIN_TRACK]
+    xyz = np.array([p.xyz for p in keep]).reshape(-1, 3)
+    rgb = np.array([p.color for p in keep]).reshape(-1, 3) / 255.0
+    return xyz, rgb, [p.error / up for p in keep]
