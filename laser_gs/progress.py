@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 
 
 def stderr_console(quiet: bool = False) -> Console:
@@ -51,7 +51,18 @@ def progress(description: str, total: int, console: Console | None = None,
         console.log(f"{description}: {total}{unit} done in {time.perf_counter() - t0:.1f}s")
 
 
-def phase(console: Console, name: str):
+@contextmanager
+def phase(console: Console, name: str) -> Iterator[None]:
     """A spinner with the elapsed time, for a step that runs in one call without progress of its own (pycolmap's
-    C++ stages)."""
-    return console.status(f"[bold]{name}[/] (elapsed time on the right)", spinner="dots")
+    C++ stages); on a terminal it disappears at the end, and one line with the step's duration stays."""
+    t0 = time.perf_counter()
+    if console.is_terminal:
+        columns = (SpinnerColumn(), TextColumn(f"[bold]{name}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            bar.add_task(name, total=None)
+            yield
+    else:
+        console.log(f"{name} ...")
+        yield
+    if not console.quiet:
+        console.log(f"{name}: done in {time.perf_counter() - t0:.1f}s")
