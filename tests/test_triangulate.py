@@ -123,9 +123,9 @@ def test_inspect_reports_the_sparse_points(scene_copy, monkeypatch, tmp_path):
 
     monkeypatch.setenv("LASER_CACHE_DIR", str(tmp_path / "cache"))
     res = CliRunner().invoke(laser, ["inspect", str(scene_copy), "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)["sparse_points"] == {"source": None, "count": 0}
+    assert res.exit_code == 0 and json.loads(res.stdout)["sparse_points"] == {"source": None, "count": 0}
     res = CliRunner().invoke(laser, ["inspect", str(scene_copy), "--triangulate", "--json"])
-    info = json.loads(res.output)["sparse_points"]
+    info = json.loads(res.stdout)["sparse_points"]
     assert info["source"] == "triangulated" and info["count"] >= 150 and info["cache"].startswith(str(tmp_path))
     res = CliRunner().invoke(laser, ["inspect", str(scene_copy)])
     assert f"{info['count']:,} triangulated" in res.output
