@@ -129,3 +129,25 @@ def test_inspect_reports_the_sparse_points(scene_copy, monkeypatch, tmp_path):
     assert info["source"] == "triangulated" and info["count"] >= 150 and info["cache"].startswith(str(tmp_path))
     res = CliRunner().invoke(laser, ["inspect", str(scene_copy)])
     assert f"{info['count']:,} triangulated" in res.output
+
+
+def test_content_share_draws_the_random_rest_around_the_sparse_points(scene_copy):
+    """360-degree scenes: ``content_share`` of the random fill lies in the box around the sparse points."""
+    import dataclasses
+
+    from laser_gs.backends.gsplat.model import content_box, initial_points
+
+    scene = load_scene(scene_copy)
+    scene = dataclasses.replace(scene, forward_facing=False)
+    g = torch.Generator().manual_seed(0)
+    lo, hi = scene.aabb
+    sparse = (lo + (hi - lo) * (0.4 + 0.2 * torch.rand(300, 3, generator=g)), torch.rand(300, 3, generator=g))
+    box = content_box(sparse[0], scene.aabb)
+    assert (box[0] >= scene.aabb[0]).all() and (box[1] <= scene.aabb[1]).all()
+    inside = lambda p: ((p >= box[0]) & (p <= box[1])).all(-1).float().mean()  # noqa: E731
+    pts, _ = initial_points(scene, 3300, torch.Generator().manual_seed(1), sparse, content_share=0.8)
+    share_in_scene_box = float(((box[1] - box[0]).prod() / (scene.aabb[1] - scene.aabb[0]).prod()))
+    assert torch.equal(pts[:300], sparse[0])
+    assert inside(pts[300:]) == pytest.approx(0.8 + 0.2 * share_in_scene_box, abs=0.03)
+    pts0, _ = initial_points(scene, 3300, torch.Generator().manual_seed(1), sparse, content_share=0.0)
+    assert inside(pts0[300:]) == pytest.approx(share_in_scene_box, abs=0.03)

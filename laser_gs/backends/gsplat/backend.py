@@ -107,7 +107,7 @@ class GsplatBackend(Backend):
         self.seed = seed
         self.background = 1.0 if (not scene.forward_facing and scene.background == "white") else 0.0
         g = torch.Generator().manual_seed(self.seed)
-        points, colours = initial_points(scene, cfg.init_points, g, self.sparse_points(scene))
+        points, colours = initial_points(scene, cfg.init_points, g, self.sparse_points(scene), cfg.init_content_share)
         self.params = create_params(points, colours, cfg.sh_degree,
                                     max_scale=pixel_footprint(points, scene, cfg.init_max_pixels)).to(self.device)
         self.build_heads(dim)

@@ -24,6 +24,10 @@ class GsplatSettings(ReconstructionSettings):
     scenes, whose random start fills a box that is mostly empty; forward-facing scenes without points start
     at random, because there triangulated points gave +0.35 dB but a less reliable trained stage 2 (outcome
     scene, three seeds: 69.8 +- 9.6 mIoU against 78.0 +- 2.3; docs/benchmarks.md). ``random``: no points."""
+    init_content_share: float = 0.0
+    """360° scenes started from sparse points: this share of the random rest of ``init_points`` is drawn in the
+    box around the points (their 2-98 % range, widened by a quarter) instead of the whole scene box, which
+    for an open floor or sky is mostly empty."""
     max_gaussians: int = 0
     """Cap on the number of Gaussians (densification beyond it prunes the least opaque); 0 = no cap."""
     init_max_pixels: float = 1.5
@@ -93,6 +97,9 @@ class GsplatSettings(ReconstructionSettings):
         if self.refine_stop <= self.refine_start:
             raise SettingsError(f"setting gsplat.refine_stop ({self.refine_stop}) must be after refine_start "
                                 f"({self.refine_start})")
+        if not 0.0 <= self.init_content_share <= 1.0:
+            raise SettingsError(f"setting gsplat.init_content_share ({self.init_content_share}) is a share: "
+                                "give a value from 0 to 1")
 
     def scaled(self, old: int, new: int) -> "GsplatSettings":
         out = super().scaled(old, new)

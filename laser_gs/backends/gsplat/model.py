@@ -26,7 +26,8 @@ def knn_distance(points: Tensor, k: int = 3, chunk: int = 2048) -> Tensor:
 
 
 def initial_points(scene: Scene, n: int, generator: torch.Generator,
-                   sparse: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+                   sparse: tuple[Tensor, Tensor] | None = None, content_share: float = 0.0
+                   ) -> tuple[Tensor, Tensor]:
     """Points ``[n, 3]`` and colours ``[n, 3]`` to start from.
 
     Sparse points ``sparse = ([P, 3], [P, 3] colours)`` when given (the scene's structure-from-motion points,
@@ -34,7 +35,8 @@ def initial_points(scene: Scene, n: int, generator: torch.Generator,
     areas without points (sky, plain walls) are covered too.
     Forward-facing scenes: random training pixels lifted to a depth drawn uniformly in inverse depth
     between the view's near and far bounds (the camera frusta), coloured by the pixel. Other scenes:
-    uniform in the scene box, grey.
+    uniform in the scene box, grey; with sparse points, ``content_share`` of them uniform in the box around
+    the points instead (:func:`content_box`), so an open floor or sky does not take most of them.
     """
     if sparse is not None and len(sparse[0]):
         pts, cols = sparse
@@ -44,9 +46,21 @@ def initial_points(scene: Scene, n: int, generator: torch.Generator,
         rest = n - len(pts)
         if rest <= 0:
             return pts.clone(), cols.clone()
-        more, more_cols = _random_points(scene, rest, generator)
-        return torch.cat([pts, more]), torch.cat([cols, more_cols])
+        near = 0 if scene.forward_facing else int(round(content_share * rest))
+        more, more_cols = _random_points(scene, rest - near, generator)
+        box = content_box(pts, scene.aabb)
+        inner = box[0] + (box[1] - box[0]) * torch.rand(near, 3, generator=generator)
+        return torch.cat([pts, inner, more]), torch.cat([cols, torch.full((near, 3), 0.5), more_cols])
     return _random_points(scene, n, generator)
+
+
+def content_box(points: Tensor, aabb: Tensor, quantile: float = 0.02, margin: float = 0.25) -> Tensor:
+    """``[2, 3]`` box around sparse points ``[P, 3]``: their per-axis 2-98 % quantiles widened by ``margin``
+    of the size on each side, inside the scene box ``aabb``."""
+    q = torch.tensor([quantile, 1.0 - quantile])
+    lo, hi = torch.quantile(points.float(), q, dim=0)
+    pad = margin * (hi - lo)
+    return torch.stack([torch.maximum(lo - pad, aabb[0]), torch.minimum(hi + pad, aabb[1])])
 
 
 def _random_points(scene: Scene, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
