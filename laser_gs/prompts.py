@@ -28,7 +28,7 @@ def parse_prompts(text: str | None) -> list[str] | None:
     return prompts
 
 
-def _key(prompt: str) -> str:
+def prompt_key(prompt: str) -> str:
     """How prompts are matched to the run's classes: case and spacing do not matter."""
     return " ".join(prompt.split()).lower()
 
@@ -51,9 +51,9 @@ def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | 
         if not backend.classes:
             raise LaserError("this run stores no class names; pass --prompts")
         return list(backend.classes), backend.text
-    known = {_key(c): i for i, c in enumerate(backend.classes)}
-    if backend.text is not None and all(_key(p) in known for p in prompts):
-        return [backend.classes[known[_key(p)]] for p in prompts], backend.text[[known[_key(p)] for p in prompts]]
+    known = {prompt_key(c): i for i, c in enumerate(backend.classes)}
+    if backend.text is not None and all(prompt_key(p) in known for p in prompts):
+        return [backend.classes[known[prompt_key(p)]] for p in prompts], backend.text[[known[prompt_key(p)] for p in prompts]]
     classes = ", ".join(backend.classes)
     if clip_loader is None:
         from laser_gs.features.dense_clip import load_clip
@@ -66,7 +66,7 @@ def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | 
     try:
         clip = clip_loader()
     except LaserError as exc:
-        unknown = [p for p in prompts if _key(p) not in known]
+        unknown = [p for p in prompts if prompt_key(p) not in known]
         where = f"not among the run's classes ({classes})" if classes else "to be encoded (the run has no classes)"
         raise LaserError(f"prompts {unknown} are {where}, so CLIP's text tower is needed to encode them: "
                          f"{exc}") from None

@@ -27,7 +27,7 @@ from laser_gs.choices import CANONICAL_NEGATIVES
 from laser_gs.errors import LaserError
 from laser_gs.export import export_points
 from laser_gs.export.records import PointSet
-from laser_gs.prompts import _key
+from laser_gs.prompts import prompt_key
 from laser_gs.query import pairwise_relevancy
 from laser_gs.run import RunConfig
 from laser_gs.data.scene import Scene
@@ -86,7 +86,7 @@ class ViewerModel:
         return (self.features @ self.text.T).argmax(-1).numpy()
 
     def _class_index(self, prompt: str) -> int | None:
-        return {_key(c): i for i, c in enumerate(self.classes)}.get(_key(prompt))
+        return {prompt_key(c): i for i, c in enumerate(self.classes)}.get(prompt_key(prompt))
 
     def embed(self, prompt: str) -> Tensor:
         """``[D]`` unit embedding of a prompt: the run's own for its classes (any case), else CLIP's."""
