@@ -40,6 +40,18 @@ def _points_summary(scene, triangulate: bool) -> dict:
             "mean_reprojection_error_px": found.info["mean_reprojection_error_px"]}
 
 
+def _space_row(info: dict) -> str:
+    """How rays are parameterised: NDC, a contracted ball (unbounded 360°), or the box."""
+    if info["forward_facing"]:
+        return "NDC (forward-facing rig)"
+    c = info["unbounded"]
+    if c is not None:
+        center = ", ".join(f"{x:.2f}" for x in c["center"])
+        return (f"unbounded: contracted beyond a ball of radius {c['radius']:.2f} around ({center}) "
+                "(tensorf grids; gsplat background)")
+    return "bounded: the bounding box"
+
+
 @click.command("inspect")
 @click.argument("scene_dir", metavar="SCENE", type=click.Path(file_okay=False, path_type=str))
 @scene_load_options
@@ -71,7 +83,8 @@ def inspect(scene_dir: str, downscale: int | None, holdout: int | None, backgrou
     table.add_column("value")
     intr = info["intrinsics"]
     rows = [
-        ("format", info["format"] + (" (forward-facing, NDC)" if info["forward_facing"] else " (360°, bounding box)")),
+        ("format", info["format"] + (" (forward-facing)" if info["forward_facing"] else " (360°)")),
+        ("space", _space_row(info)),
         ("views", f"{info['views']}  (" + ", ".join(f"{k} {v}" for k, v in info["splits"].items()) + ")"),
         ("resolution", info["resolution"]),
         ("focal (px)", f"fx {intr['fx_mean']:.1f}, fy {intr['fy_mean']:.1f}, FoV-x {intr['fov_x_deg']:.1f}°"),

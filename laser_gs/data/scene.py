@@ -96,6 +96,13 @@ class Scene:
         labels[count != 1] = -1
         return labels
 
+    def _contraction_summary(self) -> dict | None:
+        """The contraction an unbounded 360-degree scene gets (tensorf rays, gsplat background), else None."""
+        from laser_gs.data.unbounded import scene_contraction
+
+        c = scene_contraction(self.cameras, self.aabb, self.forward_facing)
+        return c.to_dict() if c is not None else None
+
     def summary(self) -> dict:
         """JSON-ready description used by ``laser inspect``."""
         K = self.cameras.K
@@ -121,6 +128,7 @@ class Scene:
             "near_far": [float(self.near_far[:, 0].min()), float(self.near_far[:, 1].max())],
             "aabb": self.aabb.tolist(),
             "camera_extent": float((centers - centers.mean(0)).norm(dim=-1).max()),
+            "unbounded": self._contraction_summary(),
             "classes": list(self.classes),
             "annotated_views": self.annotated_views,
             "annotated_names": [self.image_names[i] for i in self.annotated_views],

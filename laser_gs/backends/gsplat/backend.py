@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from laser_gs.backends.gsplat.config import PRESETS, GsplatSettings
 from laser_gs.backends.gsplat.lift import lift_to_gaussians
-from laser_gs.backends.gsplat.model import create_params, empty_params, initial_points, pixel_footprint
+from laser_gs.backends.gsplat.model import (background_sphere, create_params, empty_params, initial_points,
+                                            pixel_footprint)
 from laser_gs.data.triangulate import MIN_POINTS
 from laser_gs.backends.gsplat.raster import rasterize
 from laser_gs.backends.gsplat.semantic_field import field_box, gaussian_appearance, normalise
@@ -30,6 +31,7 @@ from laser_gs.backends.protocol import Backend, ParamGroup, ReconstructionLoss, 
 from laser_gs.backends.registry import register_backend
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
+from laser_gs.data.unbounded import Contraction, scene_contraction
 from laser_gs.export.records import GaussianAttributes, PointSet
 from laser_gs.progress import progress
 from laser_gs.semantics.field import SemanticField
@@ -59,6 +61,8 @@ class GsplatBackend(Backend):
         self.params: nn.ParameterDict | None = None  # gsplat's names: means, scales, quats, opacities, sh0, shN
         self.field: SemanticField | None = None  # built when stage 2 starts (the geometry is final)
         self.field_box: Tensor | None = None  # [2, 3] box of the Gaussians' centres the field spans
+        #: unbounded 360-degree scenes: the field reads contracted centres, and a background sphere is seeded
+        self.contraction: Contraction | None = None
         self.background = 0.0
         self.sh_degree = 0
         self._semantic_cache: tuple[Tensor, Tensor] | None = None
@@ -107,9 +111,20 @@ class GsplatBackend(Backend):
         self.seed = seed
         self.background = 1.0 if (not scene.forward_facing and scene.background == "white") else 0.0
         g = torch.Generator().manual_seed(self.seed)
-        points, colours = initial_points(scene, cfg.init_points, g, self.sparse_points(scene), cfg.init_content_share)
-        self.params = create_params(points, colours, cfg.sh_degree,
-                                    max_scale=pixel_footprint(points, scene, cfg.init_max_pixels)).to(self.device)
+        self.contraction = (scene_contraction(scene.cameras, scene.aabb, scene.forward_facing)
+                            if cfg.unbounded == "auto" else None)
+        n_bg = round(cfg.background_share * cfg.init_points) if self.contraction is not None else 0
+        bg_points, bg_colours, bg_scales = (background_sphere(scene, self.contraction, n_bg, cfg.background_radius)
+                                            if n_bg else (torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0)))
+        points, colours = initial_points(scene, cfg.init_points - len(bg_points), g, self.sparse_points(scene),
+                                         cfg.init_content_share)
+        max_scale = torch.cat([pixel_footprint(points, scene, cfg.init_max_pixels), bg_scales])
+        if len(bg_points):
+            self.console.log(f"unbounded 360° scene: {len(bg_points):,} Gaussians on a background sphere of radius "
+                             f"{self.contraction.radius * cfg.background_radius:.1f}; the semantic field reads "
+                             "contracted positions")
+        self.params = create_params(torch.cat([points, bg_points]), torch.cat([colours, bg_colours]), cfg.sh_degree,
+                                    max_scale=max_scale).to(self.device)
         self.build_heads(dim)
         self.field, self.lifted, self._semantic_cache = None, None, None
         centres = scene.cameras.centers
@@ -129,6 +144,7 @@ class GsplatBackend(Backend):
                            "state": {k: v.cpu() for k, v in self.field.state_dict().items()}}
                           if self.field is not None else None),
                 "background": self.background, "sh_degree": self.sh_degree,
+                "contraction": self.contraction.to_dict() if self.contraction is not None else None,
                 "lifted_h": self.lifted_h.cpu() if self.lifted_h is not None else None}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
@@ -144,6 +160,7 @@ class GsplatBackend(Backend):
             self.field = self.field.to(self.device)
             self.field_box = field["box"].to(self.device)
         self.background = float(state["background"])
+        self.contraction = Contraction.from_dict(state["contraction"]) if state.get("contraction") else None
         self.sh_degree = int(state["sh_degree"])
         self.lifted_h = state["lifted_h"].to(self.device) if state.get("lifted_h") is not None else None
 
@@ -183,7 +200,8 @@ class GsplatBackend(Backend):
             return
         if self.field is None:  # the geometry is final: fit the field's box to it
             c, sem, p = self.cfg, self.settings.semantic, self.params
-            self.field_box = field_box(p["means"].detach())
+            self.field_box = (field_box(p["means"].detach()) if self.contraction is None else
+                              torch.tensor([[-2.0] * 3, [2.0] * 3], device=self.device))
             with torch.random.fork_rng(devices=[]):  # the same initial field whether resumed or not
                 torch.manual_seed(self.seed * 1_000_003 + step)
                 self.field = SemanticField(resolution_for(self.field_box, c.semantic_voxels),
@@ -322,6 +340,8 @@ class GsplatBackend(Backend):
             means, app = means[idx], app[idx]
         if self.cfg.appearance_scale != 1.0:
             app = app * self.cfg.appearance_scale
+        if self.contraction is not None:
+            means = self.contraction.contract(means)
         return self.field(normalise(means, self.field_box), app)
 
     def _semantic(self) -> tuple[Tensor, Tensor]:

@@ -24,10 +24,18 @@ class GsplatSettings(ReconstructionSettings):
     scenes, whose random start fills a box that is mostly empty; forward-facing scenes without points start
     at random, because there triangulated points gave +0.35 dB but a less reliable trained stage 2 (outcome
     scene, three seeds: 69.8 +- 9.6 mIoU against 78.0 +- 2.3; docs/benchmarks.md). ``random``: no points."""
-    init_content_share: float = 0.0
+    init_content_share: float = 0.8
     """360° scenes started from sparse points: this share of the random rest of ``init_points`` is drawn in the
     box around the points (their 2-98 % range, widened by a quarter) instead of the whole scene box, which
     for an open floor or sky is mostly empty."""
+    unbounded: Literal["auto", "off"] = "auto"
+    """360° scenes whose box reaches far beyond the cameras (an open floor, a sky; ``laser inspect`` says):
+    ``auto`` seeds ``background_share`` of the Gaussians on a sphere for what lies far away, and the stage 2
+    semantic field reads contracted positions (mip-NeRF 360), so the far floor does not stretch its grid."""
+    background_share: float = 0.1
+    """Unbounded scenes: share of ``init_points`` on the background sphere."""
+    background_radius: float = 10.0
+    """Unbounded scenes: the background sphere's radius, in radii of the ball around the cameras."""
     max_gaussians: int = 0
     """Cap on the number of Gaussians (densification beyond it prunes the least opaque); 0 = no cap."""
     init_max_pixels: float = 1.5
@@ -97,6 +105,12 @@ class GsplatSettings(ReconstructionSettings):
         if self.refine_stop <= self.refine_start:
             raise SettingsError(f"setting gsplat.refine_stop ({self.refine_stop}) must be after refine_start "
                                 f"({self.refine_start})")
+        if not 0.0 <= self.background_share < 1.0:
+            raise SettingsError(f"setting gsplat.background_share ({self.background_share}) is a share: give a value "
+                                "from 0 to below 1")
+        if self.background_radius <= 1.0:
+            raise SettingsError(f"setting gsplat.background_radius ({self.background_radius}) must be above 1 (it is "
+                                "in radii of the ball around the cameras)")
         if not 0.0 <= self.init_content_share <= 1.0:
             raise SettingsError(f"setting gsplat.init_content_share ({self.init_content_share}) is a share: "
                                 "give a value from 0 to 1")

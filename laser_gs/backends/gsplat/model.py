@@ -14,7 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from laser_gs.data.scene import Scene
+from laser_gs.data.unbounded import Contraction
 from laser_gs.spherical_harmonics import SH_C0
+
 
 def knn_distance(points: Tensor, k: int = 3, chunk: int = 2048) -> Tensor:
     """Mean distance of each point to its ``k`` nearest neighbours, ``[N]`` (chunked, O(N^2) time)."""
@@ -80,6 +82,47 @@ def _random_points(scene: Scene, n: int, generator: torch.Generator) -> tuple[Te
     lo, hi = scene.aabb[0], scene.aabb[1]
     pts = lo + (hi - lo) * torch.rand(n, 3, generator=generator)
     return pts, torch.full((n, 3), 0.5)
+
+
+def background_sphere(scene: Scene, contraction: Contraction, n: int, radius_scale: float
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """``n`` Gaussians on a sphere around an unbounded scene's rig, for its sky and far floor.
+
+    The sphere has ``radius_scale`` times the kept ball's radius (:mod:`laser_gs.data.unbounded`), far enough
+    that what lies beyond it moves little between the views. Points are spread evenly (a Fibonacci lattice)
+    over the part of the sphere some training view sees, each coloured by the first such view's pixel.
+
+    Returns:
+        ``points`` ``[m, 3]``, ``colours`` ``[m, 3]`` and ``scales`` ``[m]`` (the lattice spacing, so the splats
+        tile the sphere), ``m <= n``.
+    """
+    if n <= 0:
+        return torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0)
+    center, R = torch.tensor(contraction.center), contraction.radius * radius_scale
+    views = torch.as_tensor(scene.train_views)
+    cams = scene.cameras
+    for m in (2 * n, 4 * n, 8 * n, 16 * n):  # enough candidates that about n land in view
+        k = torch.arange(m, dtype=torch.float64) + 0.5
+        z = 1 - 2 * k / m
+        phi = k * math.pi * (3 - math.sqrt(5))
+        rxy = (1 - z * z).sqrt()
+        dirs = torch.stack([rxy * torch.cos(phi), z, rxy * torch.sin(phi)], -1).float()
+        pts = center + R * dirs
+        uv, depth = cams.project(pts)  # [N, m, 2], [N, m]
+        uv, depth = uv[views], depth[views]
+        seen = (depth > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < scene.width) & (uv[..., 1] >= 0) & (
+            uv[..., 1] < scene.height)
+        visible = seen.any(0)
+        if int(visible.sum()) >= n or m == 16 * n:
+            break
+    idx = visible.nonzero()[:, 0]
+    if len(idx) > n:  # thin evenly along the lattice
+        idx = idx[torch.linspace(0, len(idx) - 1, n).round().long()]
+    first = seen[:, idx].float().argmax(0)  # the first view that sees each point
+    px = uv[first, idx].long()
+    colours = scene.images[views[first], px[:, 1].clamp(0, scene.height - 1), px[:, 0].clamp(0, scene.width - 1)]
+    spacing = R * math.sqrt(4 * math.pi / m) * math.sqrt(int(visible.sum()) / max(1, len(idx)))
+    return pts[idx], colours.float(), torch.full((len(idx),), spacing)
 
 
 def pixel_footprint(points: Tensor, scene: Scene, pixels: float = 1.5) -> Tensor:

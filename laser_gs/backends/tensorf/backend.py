@@ -23,6 +23,7 @@ from laser_gs.backends.tensorf.render import RayGeometry, composite, march, num_
 from laser_gs.backends.tensorf.sampling import OccupancyGrid, ndc_aabb, ndc_rays, ndc_scale
 from laser_gs.data.cameras import Cameras
 from laser_gs.data.scene import Scene
+from laser_gs.data.unbounded import Contraction, scene_contraction
 from laser_gs.export.records import PointSet
 from laser_gs.memory import fit_chunk
 from laser_gs.progress import progress
@@ -68,14 +69,21 @@ class TensoRFBackend(Backend):
 
     def _geometry(self, scene: Scene) -> RayGeometry:
         cfg = self.cfg
+        contraction = None
         if scene.forward_facing:
             ax, ay = ndc_scale(scene.cameras)
             aabb, ndc = ndc_aabb(scene.cameras, ax, ay), True
         else:
             ax = ay = 0.0
             aabb, ndc = scene.aabb.clone().float(), False
+            if cfg.unbounded == "auto":
+                contraction = scene_contraction(scene.cameras, scene.aabb, False, cfg.contract_radius_scale)
+            if contraction is not None:
+                aabb = torch.tensor([[-2.0] * 3, [2.0] * 3])
+                self.console.log(f"unbounded 360° scene: space beyond {contraction.radius:.2f} of the rig's "
+                                 "centre is contracted (mip-NeRF 360)")
         bg = 1.0 if (not ndc and scene.background == "white") else 0.0
-        return RayGeometry(aabb, ndc, (ax, ay), bg, cfg.distance_scale, cfg.weight_threshold)
+        return RayGeometry(aabb, ndc, (ax, ay), bg, cfg.distance_scale, cfg.weight_threshold, contraction)
 
     def _samples(self) -> tuple[int, float | None]:
         c = self.cfg
@@ -98,15 +106,18 @@ class TensoRFBackend(Backend):
         return {"resolution": list(self.field.resolution),
                 "geometry": {"aabb": g.aabb.cpu(), "ndc": g.ndc, "ndc_scale": list(g.ndc_scale),
                              "background": g.background, "distance_scale": g.distance_scale,
-                             "weight_threshold": g.weight_threshold},
+                             "weight_threshold": g.weight_threshold,
+                             "contraction": g.contraction.to_dict() if g.contraction is not None else None},
                 "field": {k: v.cpu() for k, v in self.field.state_dict().items()},
                 "occupancy": self.occupancy.mask.cpu(),
                 "lift_grid": self.lift_grid.cpu() if self.lift_grid is not None else None}
 
     def load_model_state(self, state: dict[str, Any]) -> None:
         geo = state["geometry"]
+        contraction = Contraction.from_dict(geo["contraction"]) if geo.get("contraction") else None
         geometry = RayGeometry(geo["aabb"].float(), bool(geo["ndc"]), tuple(geo["ndc_scale"]),
-                               float(geo["background"]), float(geo["distance_scale"]), float(geo["weight_threshold"]))
+                               float(geo["background"]), float(geo["distance_scale"]), float(geo["weight_threshold"]),
+                               contraction)
         self._build(geometry, list(state["resolution"]), None)
         self.field.load_state_dict(state["field"])
         self.occupancy.mask = state["occupancy"].to(self.device)
@@ -157,7 +168,7 @@ class TensoRFBackend(Backend):
         if done in cfg.occupancy_at:
             n_samples, step_len = self._samples()
             frac = self.occupancy.update(self.field.sigma, step_len or 2.0 / n_samples, cfg.distance_scale,
-                                         cfg.occupancy_threshold)
+                                         cfg.occupancy_threshold, contraction=self.geometry.contraction)
             self.console.log(f"step {done}: occupancy grid updated, {100 * frac:.1f}% of cells kept")
         if done in cfg.upsample_at:
             res = self.resolutions[list(cfg.upsample_at).index(done)]

@@ -10,8 +10,9 @@ scene trains in minutes on a 2-core CPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from laser_gs.settings import schedule
+from laser_gs.settings import SettingsError, schedule
 from laser_gs.training.semantic import SemanticSettings
 from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSettings
 
@@ -22,6 +23,12 @@ class TensoRFSettings(ReconstructionSettings):
 
     batch_rays: int = 4096
     """Rays per stage 1 step."""
+    unbounded: Literal["auto", "box"] = "auto"
+    """360° scenes whose box reaches far beyond the cameras (an open floor, a sky): ``auto`` contracts space
+    beyond a ball around the rig (mip-NeRF 360; the grids then span the contracted ball), ``box`` keeps a
+    plain grid over the whole box. Forward-facing scenes always use NDC, object captures their box."""
+    contract_radius_scale: float = 1.0
+    """Radius of the ball kept linear, as a multiple of the farthest camera's distance from the rig's centre."""
     voxels_init: int = 128 ** 3
     """Voxels of the grids at the start."""
     voxels_final: int = 640 ** 3
@@ -72,6 +79,12 @@ class TensoRFSettings(ReconstructionSettings):
     """Cells of the grid the CLIP features are lifted into (``semantic.method = "lift"``)."""
     lift_scale: float = 0.5
     """The lift marches every training view at this fraction of its resolution."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.contract_radius_scale <= 0:
+            raise SettingsError(f"setting tensorf.contract_radius_scale ({self.contract_radius_scale}) must be "
+                                "positive (1 puts the farthest camera on the kept ball's surface)")
 
 
 def _default() -> Preset:

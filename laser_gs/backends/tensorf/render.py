@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from laser_gs.backends.tensorf.field import TensoRFField
-from laser_gs.backends.tensorf.sampling import OccupancyGrid, ndc_rays, sample_rays
+from laser_gs.backends.tensorf.sampling import OccupancyGrid, ndc_rays, sample_contracted, sample_rays
+from laser_gs.data.unbounded import Contraction
 
 
 @dataclass
 class RayGeometry:
     """How rays of a scene are parameterised (fixed for a trained model)."""
 
-    aabb: Tensor  # [2, 3] box the volumes span (NDC box for forward-facing scenes)
+    aabb: Tensor  # [2, 3] box the volumes span (NDC box for forward-facing scenes, [-2, 2]^3 when contracted)
     ndc: bool
     ndc_scale: tuple[float, float]
     background: float  # value composited where rays end empty (1 white, 0 black)
     distance_scale: float
     weight_threshold: float
+    contraction: Contraction | None = None  # unbounded 360-degree scenes
+
+    @property
+    def kind(self) -> str:
+        """``ndc``, ``contracted`` or ``box``."""
+        return "ndc" if self.ndc else ("contracted" if self.contraction is not None else "box")
 
 
 @dataclass
@@ -44,9 +52,15 @@ def composite(values: Tensor, weight: Tensor, ray_id: Tensor, n_rays: int) -> Te
 
 def num_samples(geometry: RayGeometry, resolution: list[int], step_ratio: float, ndc_samples: int,
                 max_samples: int) -> tuple[int, float | None]:
-    """Samples per ray and step length (box scenes: ``step_ratio`` voxels per step, capped)."""
+    """Samples per ray and step length (box scenes: ``step_ratio`` voxels per step, capped; contracted
+    scenes: the world step in the kept ball, which spans half the grid, and half as many again for the shell)."""
     if geometry.ndc:
         return ndc_samples, None
+    if geometry.contraction is not None:
+        r = geometry.contraction.radius
+        step = step_ratio * r * 4.0 / float(torch.tensor(resolution, dtype=torch.float32).mean())
+        n_ball = math.ceil(2 * r / step) + 1
+        return min(n_ball + (n_ball + 1) // 2, max_samples), step
     size = geometry.aabb[1] - geometry.aabb[0]
     voxel = float((size / torch.tensor(resolution, dtype=size.dtype)).mean())
     step = step_ratio * voxel
@@ -67,7 +81,10 @@ def march(field: TensoRFField, geometry: RayGeometry, occupancy: OccupancyGrid, 
         o, d = ndc_rays(origins, dirs, *geometry.ndc_scale)
     else:
         o, d = origins, dirs
-    s = sample_rays(o, d, geometry.aabb, n_samples, geometry.ndc, step, generator)
+    if geometry.contraction is not None:
+        s = sample_contracted(o, d, geometry.contraction, n_samples, step, generator)
+    else:
+        s = sample_rays(o, d, geometry.aabb, n_samples, geometry.ndc, step, generator)
     keep = s.inside.clone()
     keep[keep.clone()] = occupancy.query(s.xyz[s.inside])
     sigma = s.t.new_zeros(s.t.shape)

@@ -1,4 +1,5 @@
-"""Ray parameterisation and sampling: NDC for forward-facing scenes, a box for the rest.
+"""Ray parameterisation and sampling: NDC for forward-facing scenes, a contracted ball for unbounded
+360-degree ones, a box for the rest (object captures).
 
 Forward-facing scenes (cameras looking along +z of the recentred world, near
 plane ``z = 1``) are warped to NDC by the projective map
@@ -6,6 +7,10 @@ plane ``z = 1``) are warped to NDC by the projective map
 from the near plane to infinity into ``z' in [-1, 1]``; rays stay straight, and
 ``t' in [0, 1]`` covers near plane to infinity. (The usual LLFF formula is the
 same map written for cameras looking along -z.)
+
+Unbounded scenes (:mod:`laser_gs.data.unbounded`) sample the kept ball in equal world steps and the
+contracted shell beyond it in equal steps of disparity (``1 / t``), which are near-equal steps of the
+contracted coordinate; the volumes span the contracted ball ``[-2, 2]^3``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from laser_gs.data.cameras import Cameras
+from laser_gs.data.unbounded import Contraction
 
 
 def ndc_rays(origins: Tensor, dirs: Tensor, ax: float, ay: float, near: float = 1.0) -> tuple[Tensor, Tensor]:
@@ -101,6 +107,53 @@ def sample_rays(origins: Tensor, dirs: Tensor, aabb: Tensor, n_samples: int, ndc
     return RaySamples(norm, deltas, t, inside)
 
 
+#: the contracted shell is sampled up to this many kept-ball radii (disparity 1 / FAR_RADII of the radius)
+FAR_RADII = 1000.0
+
+
+def contracted_sample_counts(contraction: Contraction, step: float, n_samples: int) -> tuple[int, int, float]:
+    """Split ``n_samples`` into ball and shell samples: ``(n_ball, n_shell, ball_step)``.
+
+    The ball takes two thirds, enough equal steps to cross its diameter (the step grows when capped).
+    """
+    n_ball = max(2, round(n_samples * 2 / 3))
+    ball_step = max(float(step), 2 * contraction.radius / n_ball)
+    return n_ball, max(2, n_samples - n_ball), ball_step
+
+
+def sample_contracted(origins: Tensor, dirs: Tensor, contraction: Contraction, n_samples: int, step: float,
+                      generator: torch.Generator | None = None, near: float = 0.05) -> RaySamples:
+    """Samples of unit-direction rays ``[R, 3]`` in a contracted scene; ``xyz`` = contracted point / 2.
+
+    Ball: equal world steps from ``near`` to where the ray leaves the ball (later ones are marked outside).
+    Shell: equal steps of disparity from the ball's exit to ``FAR_RADII`` radii; each sample's ``delta`` is
+    the world length of its disparity bin, so density keeps world units everywhere.
+    """
+    R, dev, dt = origins.shape[0], origins.device, origins.dtype
+    n_ball, n_shell, ball_step = contracted_sample_counts(contraction, step, n_samples)
+    oc = origins - origins.new_tensor(contraction.center)
+    b = (oc * dirs).sum(-1)
+    disc = b * b - ((oc * oc).sum(-1) - contraction.radius ** 2)
+    t_exit = torch.where(disc > 0, -b + disc.clamp_min(0).sqrt(), torch.full_like(b, near)).clamp_min(near)
+    jitter_b = (torch.rand(R, n_ball, generator=generator).to(dev, dt) if generator is not None
+                else torch.full((R, n_ball), 0.5, device=dev, dtype=dt))
+    t_ball = near + ball_step * (torch.arange(n_ball, device=dev, dtype=dt) + jitter_b)
+    in_ball = t_ball < t_exit[:, None]
+    # shell: bin edges equally spaced in disparity
+    d0 = 1.0 / t_exit[:, None]
+    d1 = 1.0 / (t_exit[:, None] + FAR_RADII * contraction.radius)
+    edges = d0 + (d1 - d0) * torch.linspace(0.0, 1.0, n_shell + 1, device=dev, dtype=dt)
+    jitter_s = (torch.rand(R, n_shell, generator=generator).to(dev, dt) if generator is not None
+                else torch.full((R, n_shell), 0.5, device=dev, dtype=dt))
+    disp = edges[:, :-1] + (edges[:, 1:] - edges[:, :-1]) * jitter_s
+    t_shell = 1.0 / disp
+    t = torch.cat([t_ball, t_shell], dim=1)
+    deltas = torch.cat([torch.full_like(t_ball, ball_step), 1.0 / edges[:, 1:] - 1.0 / edges[:, :-1]], dim=1)
+    xyz = contraction.contract(origins[:, None] + t[..., None] * dirs[:, None]) / 2
+    inside = torch.cat([in_ball, torch.ones_like(t_shell, dtype=torch.bool)], dim=1)
+    return RaySamples(xyz, deltas, t, inside)
+
+
 class OccupancyGrid:
     """Coarse boolean grid of where density is non-negligible (TensoRF's alpha mask).
 
@@ -121,9 +174,11 @@ class OccupancyGrid:
 
     @torch.no_grad()
     def update(self, sigma_fn, step_length: float, distance_scale: float, threshold: float,
-               chunk: int = 262144) -> float:
+               chunk: int = 262144, contraction: Contraction | None = None) -> float:
         """Re-evaluate the density at cell centres; keep cells with alpha > threshold (dilated by one cell).
 
+        With a ``contraction`` the grid spans the contracted ball and ``step_length`` is the ball's world step;
+        shell cells are judged over their own, longer, world length (a faint far sky is still opaque there).
         Returns the occupied fraction.
         """
         D, H, W = self.mask.shape
@@ -133,6 +188,9 @@ class OccupancyGrid:
         cells = torch.stack([xs, ys, zs], dim=-1).reshape(-1, 3).float()
         xyz = (cells + 0.5) / torch.tensor([W, H, D], device=dev) * 2 - 1
         sigma = torch.cat([sigma_fn(xyz[i:i + chunk]) for i in range(0, xyz.shape[0], chunk)])
+        if contraction is not None:
+            y = xyz * 2
+            step_length = step_length * contraction.world_per_contracted(y) / contraction.radius
         alpha = 1 - torch.exp(-sigma * step_length * distance_scale)
         occ = (alpha > threshold).float().view(1, 1, D, H, W)
         self.mask = F.max_pool3d(occ, kernel_size=3, stride=1, padding=1)[0, 0] > 0
