@@ -109,16 +109,29 @@ def test_occupancy_judges_shell_cells_over_their_world_length():
     assert grid.update(sigma, 0.1, 25.0, 0.05, contraction=c) > 0.1
 
 
-def test_tensorf_contraction_reconstructs_an_open_orbit_scene_better_than_its_box(orbit_scene, tmp_path):
+def test_contraction_spends_the_voxel_budget_on_the_rig_not_the_horizon(orbit_scene):
+    """Same voxel budget: a voxel at the objects is several times finer contracted than in the scene's box."""
+    from laser_gs.backends.tensorf.backend import TensoRFBackend
+    from laser_gs.training.settings import TrainingSettings
+
     scene = load_scene(orbit_scene)
-    views = scene.train_views[:4]
-    scores = {}
+    sizes = {}
     for mode in ("box", "auto"):
-        _, backend = fit("tensorf", orbit_scene, tmp_path / mode, 200, features=False,
-                         overrides=[f"tensorf.unbounded={mode}"], preset="quick")
-        assert (backend.geometry.contraction is not None) == (mode == "auto")
-        scores[mode] = sum(psnr(backend.render(scene.cameras, v)["rgb"], scene.images[v]) for v in views) / len(views)
-    assert scores["auto"] > scores["box"] + 1.0, scores
+        b = TensoRFBackend()
+        b.setup(scene, TrainingSettings.resolve(TensoRFBackend, "fast", overrides=[f"tensorf.unbounded={mode}"]),
+                None, seed=0)
+        res = torch.tensor(b.field.resolution, dtype=torch.float32)
+        span = (b.geometry.aabb[1] - b.geometry.aabb[0]).cpu()
+        voxel = span / res  # in the grid's units
+        if b.geometry.contraction is not None:
+            voxel = voxel * b.geometry.contraction.radius  # the ball is linear: one contracted unit = one radius
+        sizes[mode] = float(voxel.mean())
+        assert b.field.resolution[0] * b.field.resolution[1] * b.field.resolution[2] <= 1.2 * 48 ** 3
+        # every sample lies in the grid and the ball is crossed: enough samples for its diameter
+        n, step = b._samples()
+        if mode == "auto":
+            assert step * (2 * n // 3) >= 2 * b.geometry.contraction.radius - 1e-4
+    assert sizes["auto"] * 4 < sizes["box"], sizes
 
 
 def test_background_sphere_tiles_what_the_views_see(orbit_scene):
@@ -164,3 +177,15 @@ def test_gsplat_seeds_a_background_and_contracts_its_field_only_when_unbounded(o
     flat = GsplatBackend()
     flat.setup(load_scene(generated[0]), settings, None, seed=0)
     assert flat.contraction is None
+
+
+def test_gsplat_on_an_open_orbit_scene_reconstructs_far_better_with_its_background(orbit_scene, tmp_path):
+    """The background sphere and the content-following start against the plain box start (300 steps)."""
+    scene = load_scene(orbit_scene)
+    scores = {}
+    for mode, extra in (("off", ["gsplat.init_content_share=0"]), ("auto", [])):
+        _, b = fit("gsplat", orbit_scene, tmp_path / mode, 300, features=False,
+                   overrides=["gsplat.init_points=3000", f"gsplat.unbounded={mode}", *extra])
+        scores[mode] = sum(psnr(b.render(scene.cameras, v)["rgb"], scene.images[v])
+                           for v in scene.train_views) / len(scene.train_views)
+    assert scores["auto"] > 20 and scores["auto"] > scores["off"] + 5, scores
