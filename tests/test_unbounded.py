@@ -170,6 +170,9 @@ def test_gsplat_seeds_a_background_and_contracts_its_field_only_when_unbounded(o
     on_sphere = (dist / (10 * b.contraction.radius) - 1).abs() < 1e-4
     assert abs(int(on_sphere.sum()) - round(0.1 * n)) <= 0.02 * n
     assert b.params["means"].shape[0] == n
+    # gsplat's "too big" pruning (after an opacity reset) must spare the background's splats
+    bg_size = float(b.params["scales"].detach()[on_sphere].exp().max())
+    assert b.strategy.prune_scale3d * b.strategy_state["scene_scale"] > bg_size
     restored = GsplatBackend()
     restored.settings = settings
     restored.load_model_state(b.model_state())

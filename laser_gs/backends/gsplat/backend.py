@@ -129,9 +129,13 @@ class GsplatBackend(Backend):
         self.field, self.lifted, self._semantic_cache = None, None, None
         centres = scene.cameras.centers
         self.scene_scale = float((centres - centres.mean(0)).norm(dim=-1).max()) * 1.1 or 1.0
+        # far Gaussians are large by right: gsplat prunes any above 0.1 scene scales after its first opacity
+        # reset, which would remove the background sphere, so that limit is raised above the sphere's splats
+        prune_scale3d = max(0.1, 2 * float(bg_scales.max()) / self.scene_scale) if len(bg_points) else 0.1
         self.strategy = DefaultStrategy(refine_start_iter=cfg.refine_start, refine_stop_iter=cfg.refine_stop,
                                         refine_every=cfg.refine_every, reset_every=cfg.reset_every,
-                                        grow_grad2d=cfg.grow_grad2d, prune_opa=cfg.prune_opa, verbose=False)
+                                        grow_grad2d=cfg.grow_grad2d, prune_opa=cfg.prune_opa,
+                                        prune_scale3d=prune_scale3d, verbose=False)
         self.strategy_state = self.strategy.initialize_state(scene_scale=self.scene_scale)
         self.images = scene.images.to(self.device)
         self.cameras = scene.cameras.to(self.device)
