@@ -192,3 +192,15 @@ def test_gsplat_on_an_open_orbit_scene_reconstructs_far_better_with_its_backgrou
         scores[mode] = sum(psnr(b.render(scene.cameras, v)["rgb"], scene.images[v])
                            for v in scene.train_views) / len(scene.train_views)
     assert scores["auto"] > 20 and scores["auto"] > scores["off"] + 5, scores
+
+
+def test_inspect_says_how_space_is_parameterised(orbit_scene, generated):
+    from click.testing import CliRunner
+
+    from laser_gs_cli.main import laser
+
+    res = CliRunner().invoke(laser, ["inspect", str(orbit_scene)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "unbounded: contracted beyond a ball of radius" in res.output
+    res = CliRunner().invoke(laser, ["inspect", str(generated[0])], terminal_width=200)
+    assert "NDC (forward-facing rig)" in res.output
