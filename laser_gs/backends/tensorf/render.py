@@ -25,11 +25,6 @@ class RayGeometry:
     weight_threshold: float
     contraction: Contraction | None = None  # unbounded 360-degree scenes
 
-    @property
-    def kind(self) -> str:
-        """``ndc``, ``contracted`` or ``box``."""
-        return "ndc" if self.ndc else ("contracted" if self.contraction is not None else "box")
-
 
 @dataclass
 class MarchResult:
