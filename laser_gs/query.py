@@ -37,20 +37,26 @@ def pairwise_relevancy(cos_query: Tensor, cos_negatives: Tensor, tau: float = 0.
 
 
 def relevancy(points: dict[str, Tensor], query: Tensor, negatives: Tensor, head: str = "feature",
-              tau: float = 0.2, chunk: int = 65536) -> Tensor:
+              tau: float = 0.2, chunk: int = 65536, offsets: Tensor | None = None) -> Tensor:
     """``[P]`` relevancy of points to ``query`` ``[D]`` against ``negatives`` ``[M, D]``.
 
     ``points`` holds ``feature`` and/or ``label`` ``[P, D]``; ``head`` picks the rendered feature,
-    the label volume or their mean (``ensemble``), as in evaluation. Chunked over points.
+    the label volume or their mean (``ensemble``), as in evaluation. Chunked over points. ``offsets``
+    ``[1 + M]``: the run's class calibration of the query and negatives, added to the feature head's cosines.
     """
     text = torch.cat([query[None], negatives]).to(next(iter(points.values())).dtype)
     keys = {"feature": ("feature",), "label": ("label",), "ensemble": ("feature", "label")}[head]
     n = points[keys[0]].shape[0]
     out = torch.empty(n)
     for s in range(0, n, chunk):
-        rel = [pairwise_relevancy(*_split(segmentation_logits(points[k][s:s + chunk], text)), tau) for k in keys]
+        rel = [pairwise_relevancy(*_split(_calibrated(segmentation_logits(points[k][s:s + chunk], text),
+                                                      offsets if k == "feature" else None)), tau) for k in keys]
         out[s:s + chunk] = torch.stack(rel).mean(0).cpu()
     return out
+
+
+def _calibrated(cos: Tensor, offsets: Tensor | None) -> Tensor:
+    return cos + offsets.to(cos) if offsets is not None else cos
 
 
 def _split(cos: Tensor) -> tuple[Tensor, Tensor]:
@@ -89,6 +95,8 @@ def query_run(backend: Backend, config: RunConfig, scene: Scene, prompt: str, th
         others = list(CANONICAL_NEGATIVES)
     names, embeddings = prompt_embeddings(backend, config, [prompt] + others)
     points = backend.points(scene.cameras, scene.train_views)
+    # the class calibration compares the run's classes with each other, not with canonical phrases
+    offsets = backend.heads.prompt_offsets.for_text(embeddings.cpu()) if negatives == "classes" else None
     rel = relevancy({k: v for k, v in (("feature", points.feature), ("label", points.label)) if v is not None},
-                    embeddings[0].cpu(), embeddings[1:].cpu(), head)
+                    embeddings[0].cpu(), embeddings[1:].cpu(), head, offsets=offsets)
     return QueryResult(prompt, points, rel, rel >= threshold, names, embeddings)

@@ -62,10 +62,13 @@ class ViewerModel:
     """
 
     def __init__(self, points: PointSet, classes: list[str], text: Tensor | None,
-                 encode: Callable[[list[str]], Tensor] | None = None):
+                 encode: Callable[[list[str]], Tensor] | None = None, offsets: Tensor | None = None):
         self.points = points
         self.text = F.normalize(text.float().cpu(), dim=-1) if text is not None and len(classes) else None
         self.classes = list(classes) if self.text is not None else []
+        #: [C] the run's class calibration (added to the classes' cosines), zeros without one
+        self.offsets = (offsets.float().cpu() if offsets is not None and self.text is not None
+                        else torch.zeros(len(self.classes)))
         self.encode = encode
         self.features = F.normalize(points.feature.float(), dim=-1) if points.feature is not None else None
         self.rgb = points.rgb.numpy().astype(np.float32)
@@ -83,7 +86,7 @@ class ViewerModel:
 
     def labels(self) -> np.ndarray:
         """``[P]`` index of each point's best class."""
-        return (self.features @ self.text.T).argmax(-1).numpy()
+        return (self.features @ self.text.T + self.offsets).argmax(-1).numpy()
 
     def _class_index(self, prompt: str) -> int | None:
         return {prompt_key(c): i for i, c in enumerate(self.classes)}.get(prompt_key(prompt))
@@ -124,6 +127,10 @@ class ViewerModel:
                 raise LaserError("canonical negatives need the run's CLIP text tower, whose weights are missing")
             negs = F.normalize(self.encode(list(CANONICAL_NEGATIVES)).float().cpu(), dim=-1)
         cos = self.features @ torch.cat([query[None], negs]).T  # [P, 1 + M]
+        if negatives == "classes" and others:  # the class calibration, as in the label mode
+            index = self._class_index(prompt)
+            cos = cos + torch.cat([self.offsets[[index]] if index is not None else torch.zeros(1),
+                                   self.offsets[others]])
         rel = pairwise_relevancy(cos[:, 0], cos[:, 1:]).numpy()
         self.answer = QueryAnswer(prompt, rel, rel >= threshold, time.perf_counter() - t0)
         return self.answer
@@ -194,7 +201,8 @@ def load_model(backend: Backend, config: RunConfig, scene: Scene, max_points: in
         keep[torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:max_points]] = True
         points = points.select(keep)
     encode = RunTextEncoder(config, list(backend.classes)) if points.feature is not None else None
-    return ViewerModel(points, backend.classes, backend.text, encode)
+    offsets = backend.heads.prompt_offsets.for_text(backend.text.cpu()) if backend.text is not None else None
+    return ViewerModel(points, backend.classes, backend.text, encode, offsets)
 
 
 def check_port(host: str, port: int) -> None:

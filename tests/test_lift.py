@@ -84,7 +84,7 @@ def test_lift_method_renders_the_lifted_features(generated, tmp_path):
     scene, model = fit("gsplat", generated[0], tmp_path / "run", 40,
                        overrides=["semantic.method=lift", "gsplat.init_points=3000"])
     log = json.loads((tmp_path / "run" / "train_log.json").read_text())
-    assert set(log["stage_seconds"]) == {"reconstruct", "lift"} and model.heads_available == ("feature",)
+    assert set(log["stage_seconds"]) == {"reconstruct", "lift", "calibration"} and model.heads_available == ("feature",)
     out = model.render(scene.cameras, 0, ("logits", "segmentation"), model.text)
     assert torch.isfinite(out["logits"]).all() and out["segmentation"].shape == (scene.height, scene.width)
     with pytest.raises(LaserError, match="no label volume"):

@@ -40,6 +40,7 @@ from laser_gs.data.scene import Scene
 from laser_gs.errors import LaserError
 from laser_gs.export.records import PointSet
 from laser_gs.progress import stderr_console
+from laser_gs.semantics.calibration import PromptOffsets
 from laser_gs.training.semantic import FeatureTargets, SemanticHeads
 from laser_gs.training.settings import Preset, ReconstructionSettings, TrainingSettings
 
@@ -203,8 +204,9 @@ class Backend(abc.ABC):
 
         ``rgb`` ``[H, W, 3]``, ``depth`` ``[H, W]``, ``acc`` ``[H, W]`` (opacity), ``feature`` ``[H, W, D]``
         (rendered CLIP feature), ``label`` ``[H, W, D]`` (label-volume distribution), ``logits`` ``[H, W, C]``
-        (cosine of the feature against ``text`` ``[C, D]``), ``segmentation`` ``[H, W]`` int64 (argmax of the
-        logits, which backends may get from C composited class scores). Backends compute only what is asked.
+        (cosine of the feature against ``text`` ``[C, D]``, plus the run's class calibration offsets),
+        ``segmentation`` ``[H, W]`` int64 (argmax of the logits, which backends may get from C composited class
+        scores when no offsets apply). Backends compute only what is asked; the offsets are added here.
         """
         unknown = [o for o in outputs if o not in RENDER_OUTPUTS]
         if unknown:
@@ -218,9 +220,18 @@ class Backend(abc.ABC):
             if text is None:
                 raise ValueError("logits and segmentation need text embeddings")
             assert text.ndim == 2 and text.shape[1] == self.heads.dim, (text.shape, self.heads.dim)
+        asked, offsets = tuple(outputs), None
+        if set(outputs) & {"logits", "segmentation"} and self.heads.calibrated(text):
+            # the run's class calibration: offsets on the cosine logits; they do not commute with the feature
+            # norm, so a label map comes from the exact logits, not from C composited class scores
+            offsets = self.heads.prompt_offsets.for_text(text).to(self.device)
+            asked = tuple(dict.fromkeys(asked + ("logits",)))
         with torch.no_grad():
-            out = self.render_outputs(cameras.to(self.device), index, tuple(outputs),
+            out = self.render_outputs(cameras.to(self.device), index, asked,
                                       text.to(self.device) if text is not None else None, **options)
+        if offsets is not None:
+            out["logits"] = out["logits"] + offsets
+            out["segmentation"] = out["logits"].argmax(dim=-1)
         return {k: out[k] for k in outputs}
 
     @abc.abstractmethod
@@ -259,6 +270,7 @@ class Backend(abc.ABC):
         return {"backend": self.name, "settings": self.settings.to_dict(),
                 "dim": self.heads.dim if self.heads is not None else 0,
                 "heads": cpu(self.heads.state_dict()) if self.heads is not None else {},
+                "prompt_offsets": self.heads.prompt_offsets.state() if self.heads is not None else None,
                 "classes": list(self.classes), "text": self.text.cpu() if self.text is not None else None,
                 "model": self.model_state()}
 
@@ -272,6 +284,7 @@ class Backend(abc.ABC):
             self.build_heads(int(state["dim"]) or None)
             if self.heads is not None:
                 self.heads.load_weights(state["heads"])
+                self.heads.prompt_offsets = PromptOffsets.from_state(state.get("prompt_offsets"))
         except (RuntimeError, KeyError, LaserError) as exc:
             raise CheckpointError(f"the checkpoint does not match this laser_gs's {self.name} model (written by "
                                   f"another version?): {str(exc).splitlines()[0]}; retrain the run") from None

@@ -9,15 +9,18 @@ from laser_gs.semantics.label import class_probabilities
 from laser_gs.semantics.losses import segmentation_logits
 
 
-def point_labels(feature: Tensor, label: Tensor | None, text: Tensor, tau: float = 0.2) -> tuple[Tensor, Tensor]:
+def point_labels(feature: Tensor, label: Tensor | None, text: Tensor, tau: float = 0.2,
+                 offsets: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(label [N] int64, score [N] float)``: argmax and probability of the ensemble head per point.
 
     Args:
         feature: ``[N, D]`` CLIP-space features of the points.
         label: ``[N, D]`` label-volume distributions of the points, or None (feature head only).
         text: ``[C, D]`` prompt embeddings.
+        offsets: ``[C]`` the run's class calibration, added to the feature head's logits (or None).
     """
-    prob = class_probabilities(segmentation_logits(feature, text), tau)
+    logits = segmentation_logits(feature, text)
+    prob = class_probabilities(logits + offsets.to(logits) if offsets is not None else logits, tau)
     if label is not None:
         prob = 0.5 * (prob + class_probabilities(segmentation_logits(label, text), tau))
     score, idx = prob.max(dim=-1)

@@ -23,6 +23,7 @@ from laser_gs.features.precomputed import FeatureSet
 from laser_gs.semantics.adapter import Adapter, self_cross_loss
 from laser_gs.semantics.attention import TransientQueryAttention
 from laser_gs.semantics.label import LabelField, label_ce_loss
+from laser_gs.semantics.calibration import PromptOffsets
 from laser_gs.semantics.losses import distillation_loss, segmentation_logits, text_aug_loss, text_aug_targets
 from laser_gs.settings import Settings, SettingsError, schedule
 
@@ -93,6 +94,10 @@ class SemanticSettings(Settings):
     slowly, so self-generated targets cannot lock in whatever state the field has when SCT starts."""
     label_start: int = schedule(0)
     """Step within stage 2 from which the label cross-entropy applies (0: from the start)."""
+    calibrate: bool = True
+    """After stage 2 (or the lift), offset the score of each class that wins no region of the scene's training
+    views just enough that it wins the region it is closest to winning (laser_gs.semantics.calibration):
+    repairs a prompt CLIP scores too low on its object in every view; a no-op when every class wins a region."""
     use_text_aug: bool = False
     """Text augmentation loss. Off by default: on our synthetic scene it cost 19.5 mIoU (93.1 -> 73.6,
     docs/benchmarks.md); ``laser train --text-aug`` turns it on."""
@@ -119,6 +124,8 @@ class SemanticHeads(nn.Module):
         self.adapter = Adapter(dim, alpha=cfg.alpha)
         # the slowly moving copy of the adapter that makes targets when ``target_ema`` > 0 (never trained)
         self.adapter_ema = copy.deepcopy(self.adapter).requires_grad_(False)
+        #: per-prompt logit offsets of the scene's class calibration (laser_gs.semantics.calibration)
+        self.prompt_offsets = PromptOffsets()
         self.cfg = cfg
 
     @property
@@ -189,6 +196,10 @@ class SemanticHeads(nn.Module):
         proj = h @ self.class_directions(text).T  # [..., C]
         norm2 = ((h @ (U.T @ U)) * h).sum(-1, keepdim=True)
         return proj / norm2.clamp_min(1e-24).sqrt()
+
+    def calibrated(self, text: Tensor) -> bool:
+        """Whether some row of ``text`` ``[C, D]`` has a calibration offset."""
+        return bool(self.prompt_offsets) and bool(self.prompt_offsets.for_text(text).any())
 
 
 class FeatureTargets:

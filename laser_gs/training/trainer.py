@@ -38,6 +38,7 @@ from laser_gs.data.scene import Scene
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.memory import peak_memory_mb
 from laser_gs.training.checkpoint import load_latest, save_step
+from laser_gs.training.calibrate import calibrate_classes
 from laser_gs.training.loop import LoopLog, Stage, StepResult, all_finite, make_console, run_stages
 from laser_gs.training.schedule import decayed_lr
 from laser_gs.training.semantic import FeatureTargets, semantic_losses
@@ -223,12 +224,18 @@ class Trainer:
             t0 = time.perf_counter()
             backend.lift(self.targets)
             log.stage_seconds["lift"] = time.perf_counter() - t0
+        offsets = None
+        if self.features is not None and self.settings.semantic.calibrate:
+            t0 = time.perf_counter()
+            offsets = calibrate_classes(backend, scene, self.console)
+            log.stage_seconds["calibration"] = time.perf_counter() - t0
         for p in backend.parameters():
             p.requires_grad_(False)
         backend.save(self.run_dir / MODEL_FILE)
         atomic_write_text(self.run_dir / LOG_FILE, json.dumps(
             {"stage_seconds": log.stage_seconds, "history": log.history, "skipped_steps": log.skipped_steps,
              "peak_memory_mb": peak_memory_mb(backend.device), **backend.summary(),
+             **({"class_offsets": offsets} if offsets is not None else {}),
              "settings": self.settings.to_dict()}, indent=2))
         return log
 

@@ -1,0 +1,146 @@
+"""Scene-level class calibration: a per-prompt logit offset so that every prompted class names something.
+
+CLIP's text embeddings carry a prompt-specific bias: in a scene with two red objects, "red apple" may score
+below "red book" on *both* objects, in every view. Multi-view fusion cannot fix such an error (it is the
+same in all views); the distilled field reproduces it. But the fused field still separates the two objects
+in feature space, and on the apple region the apple score is *relatively* higher than on the book region.
+
+The calibration uses that, and one assumption of the segmentation protocols (3D-OVS, LERF-OVS) and of
+users who list the objects of their scene: every prompted class is somewhere in the scene. It clusters the
+run's rendered class scores over the training views (k-means, a few clusters per class); a class that wins
+no cluster takes the one it is closest to winning (never the only cluster of another class), with the offset
+that splits the rival's points where ``s_c - s_rival`` has its gap (Otsu), so the whole confused object
+changes class. Classes that already win a cluster get no offset, so a scene without such a confusion is left
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def kmeans(x: Tensor, k: int, iters: int = 25, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Lloyd's k-means with k-means++ seeding: ``[N, C]`` rows -> ``[k, C]`` centroids and ``[k]`` sizes."""
+    assert x.ndim == 2 and x.shape[0] >= k >= 1, (tuple(x.shape), k)
+    g = torch.Generator().manual_seed(seed)
+    x = x.float().cpu()
+    centroids = x[torch.randint(x.shape[0], (1,), generator=g)]
+    d2 = ((x - centroids) ** 2).sum(-1)
+    for _ in range(k - 1):  # k-means++: the next seed far from the chosen ones
+        nxt = x[torch.multinomial(d2 / d2.sum() if d2.sum() > 0 else torch.ones_like(d2), 1, generator=g)]
+        centroids = torch.cat([centroids, nxt])
+        d2 = torch.minimum(d2, ((x - nxt) ** 2).sum(-1))
+    for _ in range(iters):
+        assign = torch.cdist(x, centroids).argmin(dim=1)
+        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=k).float()
+        moved = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centroids)
+        if torch.equal(moved, centroids):
+            break
+        centroids = moved
+    assign = torch.cdist(x, centroids).argmin(dim=1)
+    return centroids, torch.bincount(assign, minlength=k).float()
+
+
+def otsu_threshold(values: Tensor) -> float:
+    """The threshold between the two modes of ``[N]`` values that maximises the between-group variance."""
+    v, _ = torch.sort(values.float())
+    n = v.numel()
+    if n < 2:
+        return float(v[0]) if n else 0.0
+    k = torch.arange(1, n, dtype=torch.float64)  # split after the k smallest
+    csum = torch.cumsum(v.double(), 0)[:-1]
+    mu0, mu1 = csum / k, (csum[-1] + v[-1].double() - csum) / (n - k)
+    score = k * (n - k) * (mu0 - mu1) ** 2
+    score[v[1:] == v[:-1]] = -1  # no split between equal values
+    best = int(score.argmax())
+    return float((v[best] + v[best + 1]) / 2)
+
+
+def coverage_offsets(centroids: Tensor, sizes: Tensor, points: Tensor | None = None, min_share: float = 0.003
+                     ) -> Tensor:
+    """``[K, C]`` cluster scores and ``[K]`` sizes -> ``[C]`` non-negative offsets with which every class wins
+    (is the argmax of) at least one cluster holding ``min_share`` of the points, where that is possible.
+
+    Greedy: a class ``c`` that wins nothing takes the cluster it is closest to winning, only from a class ``c'``
+    that keeps another cluster. Its offset is the smallest that wins that cluster, or, with ``points`` ``[N, C]``
+    (the clustered scores), the larger one that puts the ``c``-versus-``c'`` boundary in the gap between the
+    two modes of ``s_c - s_c'`` over the points ``c'`` wins (Otsu), so the whole confused object moves, not
+    just the cluster at its edge. Classes that win a cluster already get 0.
+    """
+    K, C = centroids.shape
+    assert sizes.shape == (K,), (tuple(sizes.shape), K)
+    offsets = torch.zeros(C)
+    valid = sizes / sizes.sum().clamp_min(1) >= min_share
+    for _ in range(4 * C):
+        cal = centroids + offsets
+        win = cal.argmax(dim=1)
+        counts = torch.bincount(win[valid], minlength=C)
+        missing = (counts == 0).nonzero().flatten()
+        if missing.numel() == 0:
+            break
+        c = int(missing[0])
+        margin = cal.max(dim=1).values - cal[:, c]
+        margin[~(valid & (counts[win] >= 2))] = float("inf")  # never take the only cluster of a class
+        k = int(margin.argmin())
+        if not torch.isfinite(margin[k]):
+            break
+        raise_by = float(margin[k]) + 1e-4
+        if points is not None:
+            rival = int(win[k])
+            pts = points + offsets
+            mine = pts.argmax(dim=1) == rival
+            if int(mine.sum()) >= 2:
+                raise_by = max(raise_by, -otsu_threshold(pts[mine, c] - pts[mine, rival]))
+        offsets[c] += raise_by
+    return offsets
+
+
+def class_offsets(logits: Tensor, clusters_per_class: int = 4, max_points: int = 30000, seed: int = 0) -> Tensor:
+    """``[N, C]`` cosine logits of pixels across the training views -> ``[C]`` per-class offsets."""
+    assert logits.ndim == 2 and logits.shape[1] >= 2, tuple(logits.shape)
+    x = logits.float().cpu()
+    x = x - x.mean(dim=1, keepdim=True)  # only differences between classes decide the argmax
+    if x.shape[0] > max_points:
+        x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))[:max_points]]
+    k = min(clusters_per_class * x.shape[1], x.shape[0])
+    centroids, sizes = kmeans(x, k, seed=seed)
+    return coverage_offsets(centroids, sizes, points=x)
+
+
+class PromptOffsets:
+    """Offsets keyed by the prompts' text embeddings: ``for_text`` finds each row's offset (0 if unknown).
+
+    Keyed by embedding, not by name, because renders receive text tensors; a prompt embedded again by the
+    same model finds its offset, any other prompt gets none.
+    """
+
+    MATCH = 0.9999  # cosine above which two text rows are the same prompt
+
+    def __init__(self, keys: Tensor | None = None, values: Tensor | None = None):
+        self.keys = F.normalize(keys.float().cpu(), dim=-1) if keys is not None else torch.zeros(0, 0)
+        self.values = values.float().cpu() if values is not None else torch.zeros(0)
+        assert self.keys.shape[0] == self.values.shape[0], (tuple(self.keys.shape), tuple(self.values.shape))
+
+    def __bool__(self) -> bool:
+        return bool((self.values != 0).any())
+
+    def for_text(self, text: Tensor) -> Tensor:
+        """``[C, D]`` text -> ``[C]`` offsets (on ``text``'s device)."""
+        out = torch.zeros(text.shape[0])
+        if self.values.numel() and self.keys.shape[1] == text.shape[1]:
+            cos = F.normalize(text.detach().float().cpu(), dim=-1) @ self.keys.T  # [C, M]
+            best, idx = cos.max(dim=1)
+            out = torch.where(best > self.MATCH, self.values[idx], out)
+        return out.to(text.device)
+
+    def state(self) -> dict[str, Tensor]:
+        return {"keys": self.keys, "values": self.values}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Tensor] | None) -> "PromptOffsets":
+        if not state or state["values"].numel() == 0:
+            return cls()
+        return cls(state["keys"], state["values"])
