@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from laser_gs.semantics.calibration import PromptOffsets, class_offsets, coverage_offsets, kmeans, otsu_threshold
+from laser_gs.semantics.calibration import PromptOffsets, class_offsets, coverage_offsets, kmeans, valley_threshold
 
 
 def _confused_scene(n: int = 3000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,9 +117,9 @@ def test_a_calibrated_run_segments_with_its_offsets_everywhere(generated, tmp_pa
     assert torch.equal(torch.from_numpy(viewer.labels()), lab)
 
 
-def test_otsu_threshold_splits_two_modes():
+def test_valley_threshold_splits_two_groups_where_they_are_sparsest():
     g = torch.Generator().manual_seed(0)
-    v = torch.cat([torch.randn(700, generator=g) * 0.1 - 1.0, torch.randn(300, generator=g) * 0.1 + 2.0])
-    t = otsu_threshold(v)
-    assert -0.6 < t < 1.6
-    assert ((v > t) == (torch.arange(1000) >= 700)).all()
+    v = torch.cat([torch.randn(700, generator=g) * 0.1 - 1.0, torch.randn(100, generator=g) * 0.1 + 0.5])
+    t = valley_threshold(v, float(v.median()), 0.5)
+    assert -0.6 < t < 0.2
+    assert ((v > t) == (torch.arange(800) >= 700)).all()

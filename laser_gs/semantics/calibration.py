@@ -9,8 +9,8 @@ The calibration uses that, and one assumption of the segmentation protocols (3D-
 users who list the objects of their scene: every prompted class is somewhere in the scene. It clusters the
 run's rendered class scores over the training views (k-means, a few clusters per class); a class that wins
 no cluster takes the one it is closest to winning (never the only cluster of another class), with the offset
-that splits the rival's points where ``s_c - s_rival`` has its gap (Otsu), so the whole confused object
-changes class. Classes that already win a cluster get no offset, so a scene without such a confusion is left
+that splits the rival's points where they are sparsest in ``s_c - s_rival`` (between the rival's bulk and that
+cluster), so the whole confused object changes class. Classes that already win a cluster get no offset, so a scene without such a confusion is left
 exactly as it was.
 """
 
@@ -44,19 +44,14 @@ def kmeans(x: Tensor, k: int, iters: int = 25, seed: int = 0) -> tuple[Tensor, T
     return centroids, torch.bincount(assign, minlength=k).float()
 
 
-def otsu_threshold(values: Tensor) -> float:
-    """The threshold between the two modes of ``[N]`` values that maximises the between-group variance."""
-    v, _ = torch.sort(values.float())
-    n = v.numel()
-    if n < 2:
-        return float(v[0]) if n else 0.0
-    k = torch.arange(1, n, dtype=torch.float64)  # split after the k smallest
-    csum = torch.cumsum(v.double(), 0)[:-1]
-    mu0, mu1 = csum / k, (csum[-1] + v[-1].double() - csum) / (n - k)
-    score = k * (n - k) * (mu0 - mu1) ** 2
-    score[v[1:] == v[:-1]] = -1  # no split between equal values
-    best = int(score.argmax())
-    return float((v[best] + v[best + 1]) / 2)
+def valley_threshold(values: Tensor, lo: float, hi: float, bins: int = 32) -> float:
+    """Where ``[N]`` values are sparsest between ``lo`` and ``hi`` (a histogram of ``bins`` bins, smoothed over
+    three; the end bins excluded): the low-density boundary between two groups."""
+    assert hi > lo, (lo, hi)
+    h = torch.histc(values.float().clamp(lo, hi), bins, lo, hi)
+    h = F.avg_pool1d(h[None, None], 3, stride=1, padding=1, count_include_pad=False)[0, 0]
+    i = int(h[1:-1].argmin()) + 1
+    return lo + (i + 0.5) * (hi - lo) / bins
 
 
 def coverage_offsets(centroids: Tensor, sizes: Tensor, points: Tensor | None = None, min_share: float = 0.003
@@ -66,9 +61,9 @@ def coverage_offsets(centroids: Tensor, sizes: Tensor, points: Tensor | None = N
 
     Greedy: a class ``c`` that wins nothing takes the cluster it is closest to winning, only from a class ``c'``
     that keeps another cluster. Its offset is the smallest that wins that cluster, or, with ``points`` ``[N, C]``
-    (the clustered scores), the larger one that puts the ``c``-versus-``c'`` boundary in the gap between the
-    two modes of ``s_c - s_c'`` over the points ``c'`` wins (Otsu), so the whole confused object moves, not
-    just the cluster at its edge. Classes that win a cluster already get 0.
+    (the clustered scores), the larger one that puts the ``c``-versus-``c'`` boundary where the points ``c'``
+    wins are sparsest in ``s_c - s_c'``, between their median and that cluster, so the whole confused object
+    moves, not just the cluster at its edge. Classes that win a cluster already get 0.
     """
     K, C = centroids.shape
     assert sizes.shape == (K,), (tuple(sizes.shape), K)
@@ -92,8 +87,10 @@ def coverage_offsets(centroids: Tensor, sizes: Tensor, points: Tensor | None = N
             rival = int(win[k])
             pts = points + offsets
             mine = pts.argmax(dim=1) == rival
-            if int(mine.sum()) >= 2:
-                raise_by = max(raise_by, -otsu_threshold(pts[mine, c] - pts[mine, rival]))
+            gap = pts[mine, c] - pts[mine, rival]
+            lo, hi = float(gap.median()) if gap.numel() else 0.0, float(cal[k, c] - cal[k, rival])
+            if gap.numel() >= 2 and hi > lo:
+                raise_by = max(raise_by, -valley_threshold(gap, lo, hi))
         offsets[c] += raise_by
     return offsets
 
