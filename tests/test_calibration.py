@@ -123,3 +123,27 @@ def test_valley_threshold_splits_two_groups_where_they_are_sparsest():
     t = valley_threshold(v, float(v.median()), 0.5)
     assert -0.6 < t < 0.2
     assert ((v > t) == (torch.arange(800) >= 700)).all()
+
+
+def test_bench_calibration_reproduces_what_the_trainer_reported(outcome_runs, tmp_path):
+    """scripts/bench_calibration.py recalibrates a finished run exactly as `laser train` did: its "after" is
+    the run's own `laser eval` mIoU, and its offsets are the ones in train_log.json."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    run = outcome_runs["gsplat-lift"]
+    out = tmp_path / "cal.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}  # the training's one thread
+    res = subprocess.run([sys.executable, str(repo / "scripts" / "bench_calibration.py"), str(run), "--json",
+                          str(out)], capture_output=True, text=True, timeout=600, cwd=repo, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    row = json.loads(out.read_text())[0]
+    ev = json.loads((run / "eval.json").read_text())
+    log = json.loads((run / "train_log.json").read_text())
+    assert row["after"]["miou"] == pytest.approx(ev["miou"], abs=0.05)
+    assert row["offsets"] == pytest.approx(log["class_offsets"])
+    assert "->" in res.stdout

@@ -12,6 +12,7 @@ from laser_gs.backends.registry import MODEL_FILE, get_backend
 from laser_gs.export import export_points
 from laser_gs.export.ply import GAUSSIAN_PROPERTIES, read_ply_classes
 from laser_gs.metrics import psnr
+from laser_gs.semantics.calibration import PromptOffsets
 from laser_gs.semantics.losses import segmentation_logits
 from laser_gs.spherical_harmonics import sh_basis
 from laser_gs.training.settings import TrainingSettings
@@ -44,14 +45,19 @@ def test_fit_improves_psnr_and_renders_semantics(generated, tmp_path):
     assert out["rgb"].shape == (H, W, 3) and out["feature"].shape == (H, W, 32)
     assert out["logits"].shape == (H, W, len(scene.classes)) and out["depth"].shape == (H, W)
     assert out["acc"].shape == (H, W) and 0.5 < float(out["acc"].mean()) <= 1.0
-    full = segmentation_logits(out["feature"], backend.text)  # the cheap logits path is exact
+    offsets = backend.heads.prompt_offsets.for_text(backend.text)  # the run's class calibration
+    full = segmentation_logits(out["feature"], backend.text) + offsets  # the cheap logits path is exact
     assert torch.allclose(out["logits"], full, atol=1e-4)
     alone = backend.render(scene.cameras, 0, ("logits",), backend.text)["logits"]  # cached embedding
     assert torch.allclose(alone, out["logits"], atol=1e-5)
     seg = backend.render(scene.cameras, 0, ("segmentation",), backend.text)["segmentation"]
-    top2 = out["logits"].topk(2, dim=-1).values
+    assert torch.equal(seg, out["logits"].argmax(-1)) or not offsets.any()  # calibrated: from the same logits
+    backend.heads.prompt_offsets = PromptOffsets()  # uncalibrated: the label map from C composited scores
+    seg = backend.render(scene.cameras, 0, ("segmentation",), backend.text)["segmentation"]
+    plain = alone - offsets
+    top2 = plain.topk(2, dim=-1).values
     clear = (top2[..., 0] - top2[..., 1]) > 1e-4  # away from ties, the C-channel label map is the argmax
-    assert torch.equal(seg[clear], out["logits"].argmax(-1)[clear]) and clear.float().mean() > 0.9
+    assert torch.equal(seg[clear], plain.argmax(-1)[clear]) and clear.float().mean() > 0.9
     _, start = _fit(scene_dir, tmp_path / "start", 1, features=False)
     before = psnr(start.render(scene.cameras, 0)["rgb"], scene.images[0])
     after = psnr(out["rgb"], scene.images[0])

@@ -10,6 +10,7 @@ from laser_gs.backends.tensorf.backend import TensoRFBackend
 from laser_gs.backends.tensorf.sampling import ndc_rays, ray_box
 from laser_gs.data import load_scene
 from laser_gs.metrics import psnr
+from laser_gs.semantics.calibration import PromptOffsets
 from laser_gs.semantics.losses import segmentation_logits
 from laser_gs.training.loop import TrainingInterrupted
 from laser_gs.training.settings import TrainingSettings
@@ -74,11 +75,16 @@ def test_render_outputs_and_reload(generated, tmp_path):
     assert out["rgb"].shape == (H, W, 3) and out["depth"].shape == (H, W)
     assert out["feature"].shape == (H, W, 32) and out["logits"].shape == (H, W, len(scene.classes))
     assert torch.allclose(out["label"].sum(-1), torch.ones(H, W), atol=1e-4)
-    assert torch.allclose(out["logits"], segmentation_logits(out["feature"], text), atol=1e-4)
+    offsets = backend.heads.prompt_offsets.for_text(text)  # the run's class calibration
+    assert torch.allclose(out["logits"], segmentation_logits(out["feature"], text) + offsets, atol=1e-4)
     seg = backend.render(scene.cameras, 1, ("segmentation",), text)["segmentation"]
-    top2 = out["logits"].topk(2, dim=-1).values
+    assert torch.equal(seg, out["logits"].argmax(-1)) or not offsets.any()  # calibrated: from the same logits
+    backend.heads.prompt_offsets = PromptOffsets()  # uncalibrated: the label map from C class scores
+    seg = backend.render(scene.cameras, 1, ("segmentation",), text)["segmentation"]
+    plain = out["logits"] - offsets
+    top2 = plain.topk(2, dim=-1).values
     clear = (top2[..., 0] - top2[..., 1]) > 1e-4
-    assert torch.equal(seg[clear], out["logits"].argmax(-1)[clear]) and clear.float().mean() > 0.9
+    assert torch.equal(seg[clear], plain.argmax(-1)[clear]) and clear.float().mean() > 0.9
     again = TensoRFBackend.load(tmp_path / "run" / MODEL_FILE)
     out2 = again.render(scene.cameras, 1, ("rgb", "feature"), text)
     assert torch.allclose(out["rgb"], out2["rgb"], atol=1e-6)

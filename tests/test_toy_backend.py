@@ -25,7 +25,7 @@ def test_toy_backend_trains_evaluates_and_exports(generated, tmp_path):
     feat = [h["feat"] for h in log["history"] if "feat" in h]
     assert mse[-1] < 0.8 * mse[0], mse  # the photometric loss falls (first record: step 25)
     assert feat[-1] < feat[0], feat  # and so does the distillation loss of stage 2
-    assert set(log["stage_seconds"]) == {"reconstruct", "semantics"}
+    assert set(log["stage_seconds"]) == {"reconstruct", "semantics", "calibration"}
 
     res = CliRunner().invoke(laser, ["eval", str(run), "--json", str(tmp_path / "m.json"), "--no-timing"])
     assert res.exit_code == 0, res.output

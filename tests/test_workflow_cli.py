@@ -175,7 +175,8 @@ def test_query_selects_the_points_of_one_class(runs, backend, tmp_path, generate
 
     config, model, scene = open_run(runs[backend])
     points = model.points(scene.cameras, scene.train_views)
-    winner = segmentation_logits(points.feature, model.text).argmax(-1)
+    offsets = model.heads.prompt_offsets.for_text(model.text)  # the run's class calibration, as labels use it
+    winner = (segmentation_logits(points.feature, model.text) + offsets).argmax(-1)
     target = int(torch.bincount(winner, minlength=len(model.classes)).argmax())
     prompt = model.classes[target]
     expected = int((winner == target).sum())
