@@ -128,7 +128,8 @@ def _train(scene: Path, runs: Path, backend: str, preset: str, steps: int, devic
 
     full = TrainingSettings.resolve(get_backend(backend), preset)
     full_iters = {"reconstruct": full.model.iters, "semantics": full.semantic.iters}
-    per_step = {k: v / max(1, iters[k]) for k, v in log["stage_seconds"].items()}
+    # stages with steps (the lift and the class calibration are one-off and have none)
+    per_step = {k: v / max(1, iters[k]) for k, v in log["stage_seconds"].items() if k in iters}
     ev = evaluate_run(model, inputs[0], inputs[1], model.text, timing=False)
     return {"run": str(run), "wall_s": wall, "stage_seconds": log["stage_seconds"], "steps": iters,
             "s_per_step": per_step, "projected_full_schedule_s": {k: per_step[k] * full_iters[k] for k in per_step},
