@@ -10,8 +10,8 @@ users who list the objects of their scene: every prompted class is somewhere in 
 run's rendered class scores over the training views (k-means, a few clusters per class); a class that wins
 no cluster takes the one it is closest to winning (never the only cluster of another class), with the offset
 that splits the rival's points where they are sparsest in ``s_c - s_rival`` (between the rival's bulk and that
-cluster), so the whole confused object changes class. Classes that already win a cluster get no offset, so a scene without such a confusion is left
-exactly as it was.
+cluster), so the whole confused object changes class. Classes that already win a cluster get no offset, so a
+scene without such a confusion is left exactly as it was.
 """
 
 from __future__ import annotations
