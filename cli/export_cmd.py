@@ -43,9 +43,8 @@ def export_cmd(run_dir: Path, ply_path: Path, prompts: str | None, color_by_labe
     names, text = optional_prompt_embeddings(backend, config, parse_prompts(prompts))
     if text is None and color_by_label:
         raise LaserError("--color-by-label needs semantics, but this run was trained with --features none")
-    offsets = backend.heads.prompt_offsets.for_text(text.cpu()) if text is not None else None
     written = export_points(backend.points(scene.cameras, scene.train_views), ply_path, names, text,
-                            color_by_label=color_by_label, offsets=offsets)
+                            color_by_label=color_by_label, offsets=backend.class_offsets(text))
     if text is None:
         click.echo("This run has no semantics (trained with --features none): the PLY has no label columns.")
     for path in written:

@@ -22,6 +22,7 @@ from laser_gs.errors import LaserError
 from laser_gs.export.records import PointSet
 from laser_gs.prompts import prompt_embeddings
 from laser_gs.run import RunConfig
+from laser_gs.semantics.calibration import add_offsets
 from laser_gs.semantics.losses import segmentation_logits
 
 
@@ -49,14 +50,10 @@ def relevancy(points: dict[str, Tensor], query: Tensor, negatives: Tensor, head:
     n = points[keys[0]].shape[0]
     out = torch.empty(n)
     for s in range(0, n, chunk):
-        rel = [pairwise_relevancy(*_split(_calibrated(segmentation_logits(points[k][s:s + chunk], text),
+        rel = [pairwise_relevancy(*_split(add_offsets(segmentation_logits(points[k][s:s + chunk], text),
                                                       offsets if k == "feature" else None)), tau) for k in keys]
         out[s:s + chunk] = torch.stack(rel).mean(0).cpu()
     return out
-
-
-def _calibrated(cos: Tensor, offsets: Tensor | None) -> Tensor:
-    return cos + offsets.to(cos) if offsets is not None else cos
 
 
 def _split(cos: Tensor) -> tuple[Tensor, Tensor]:
@@ -96,7 +93,7 @@ def query_run(backend: Backend, config: RunConfig, scene: Scene, prompt: str, th
     names, embeddings = prompt_embeddings(backend, config, [prompt] + others)
     points = backend.points(scene.cameras, scene.train_views)
     # the class calibration compares the run's classes with each other, not with canonical phrases
-    offsets = backend.heads.prompt_offsets.for_text(embeddings.cpu()) if negatives == "classes" else None
+    offsets = backend.class_offsets(embeddings.cpu()) if negatives == "classes" else None
     rel = relevancy({k: v for k, v in (("feature", points.feature), ("label", points.label)) if v is not None},
                     embeddings[0].cpu(), embeddings[1:].cpu(), head, offsets=offsets)
     return QueryResult(prompt, points, rel, rel >= threshold, names, embeddings)

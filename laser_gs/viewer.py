@@ -201,8 +201,7 @@ def load_model(backend: Backend, config: RunConfig, scene: Scene, max_points: in
         keep[torch.randperm(len(points), generator=torch.Generator().manual_seed(0))[:max_points]] = True
         points = points.select(keep)
     encode = RunTextEncoder(config, list(backend.classes)) if points.feature is not None else None
-    offsets = backend.heads.prompt_offsets.for_text(backend.text.cpu()) if backend.text is not None else None
-    return ViewerModel(points, backend.classes, backend.text, encode, offsets)
+    return ViewerModel(points, backend.classes, backend.text, encode, backend.class_offsets(backend.text))
 
 
 def check_port(host: str, port: int) -> None:

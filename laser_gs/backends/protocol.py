@@ -220,11 +220,12 @@ class Backend(abc.ABC):
             if text is None:
                 raise ValueError("logits and segmentation need text embeddings")
             assert text.ndim == 2 and text.shape[1] == self.heads.dim, (text.shape, self.heads.dim)
-        asked, offsets = tuple(outputs), None
-        if set(outputs) & {"logits", "segmentation"} and self.heads.calibrated(text):
+        asked = tuple(outputs)
+        offsets = self.class_offsets(text) if set(outputs) & {"logits", "segmentation"} else None
+        if offsets is not None:
             # the run's class calibration: offsets on the cosine logits; they do not commute with the feature
             # norm, so a label map comes from the exact logits, not from C composited class scores
-            offsets = self.heads.prompt_offsets.for_text(text).to(self.device)
+            offsets = offsets.to(self.device)
             asked = tuple(dict.fromkeys(asked + ("logits",)))
         with torch.no_grad():
             out = self.render_outputs(cameras.to(self.device), index, asked,
@@ -233,6 +234,13 @@ class Backend(abc.ABC):
             out["logits"] = out["logits"] + offsets
             out["segmentation"] = out["logits"].argmax(dim=-1)
         return {k: out[k] for k in outputs}
+
+    def class_offsets(self, text: Tensor | None) -> Tensor | None:
+        """The run's class calibration ``[C]`` for the prompts ``text`` ``[C, D]`` (on ``text``'s device): added to
+        cosine logits; None when the run has no semantics or no row of ``text`` has an offset."""
+        if text is None or self.heads is None:
+            return None
+        return self.heads.class_offsets(text)
 
     @abc.abstractmethod
     def render_outputs(self, cameras: Cameras, index: int, outputs: tuple[str, ...], text: Tensor | None,

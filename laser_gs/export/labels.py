@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from laser_gs.semantics.calibration import add_offsets
 from laser_gs.semantics.label import class_probabilities
 from laser_gs.semantics.losses import segmentation_logits
 
@@ -20,7 +21,7 @@ def point_labels(feature: Tensor, label: Tensor | None, text: Tensor, tau: float
         offsets: ``[C]`` the run's class calibration, added to the feature head's logits (or None).
     """
     logits = segmentation_logits(feature, text)
-    prob = class_probabilities(logits + offsets.to(logits) if offsets is not None else logits, tau)
+    prob = class_probabilities(add_offsets(logits, offsets), tau)
     if label is not None:
         prob = 0.5 * (prob + class_probabilities(segmentation_logits(label, text), tau))
     score, idx = prob.max(dim=-1)

@@ -141,3 +141,8 @@ class PromptOffsets:
         if not state or state["values"].numel() == 0:
             return cls()
         return cls(state["keys"], state["values"])
+
+
+def add_offsets(logits: Tensor, offsets: Tensor | None) -> Tensor:
+    """``[..., C]`` cosine logits plus the class calibration ``offsets`` ``[C]`` (None: unchanged)."""
+    return logits + offsets.to(logits) if offsets is not None else logits

@@ -197,9 +197,12 @@ class SemanticHeads(nn.Module):
         norm2 = ((h @ (U.T @ U)) * h).sum(-1, keepdim=True)
         return proj / norm2.clamp_min(1e-24).sqrt()
 
-    def calibrated(self, text: Tensor) -> bool:
-        """Whether some row of ``text`` ``[C, D]`` has a calibration offset."""
-        return bool(self.prompt_offsets) and bool(self.prompt_offsets.for_text(text).any())
+    def class_offsets(self, text: Tensor) -> Tensor | None:
+        """``[C]`` calibration offsets of the rows of ``text`` ``[C, D]`` (on its device), None when all are 0."""
+        if not self.prompt_offsets:
+            return None
+        offsets = self.prompt_offsets.for_text(text)
+        return offsets if bool(offsets.any()) else None
 
 
 class FeatureTargets:
