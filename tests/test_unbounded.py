@@ -109,6 +109,27 @@ def test_occupancy_judges_shell_cells_over_their_world_length():
     assert grid.update(sigma, 0.1, 25.0, 0.05, contraction=c) > 0.1
 
 
+def test_occupancy_prunes_cells_at_the_density_floor_however_long_their_steps():
+    """softplus(raw - 10) never reaches 0: over a contracted scene's long steps an untrained cell's floor density
+    alone passed the alpha threshold, so every cell stayed (no pruning, appearance evaluated everywhere).
+    Judged above the floor, only the content (and its one-cell dilation) stays, and the faint sky still does."""
+    c = Contraction((0.0, 0.0, 0.0), 1.0)
+    grid = OccupancyGrid([32, 32, 32])
+    floor = float(torch.nn.functional.softplus(torch.tensor(-10.0)))
+
+    def sigma(xyz):  # the floor everywhere, a dense blob at the centre, a faint sky in the outer shell
+        rho = (2 * xyz).norm(dim=-1)
+        return floor + 5.0 * (rho < 0.2) + 0.02 * (rho > 1.5)
+
+    assert grid.update(sigma, 0.1, 25.0, 1e-4, contraction=c) == 1.0  # the floor passes the threshold everywhere
+    kept = grid.update(sigma, 0.1, 25.0, 1e-4, contraction=c, floor=floor)
+    zs, ys, xs = torch.meshgrid(*[torch.linspace(-1 + 1 / 32, 1 - 1 / 32, 32)] * 3, indexing="ij")
+    rho = 2 * torch.stack([xs, ys, zs], -1).norm(dim=-1)
+    expected = torch.nn.functional.max_pool3d(((rho < 0.2) | (rho > 1.5)).float()[None, None], 3, 1, 1)[0, 0] > 0
+    assert torch.equal(grid.mask, expected)  # content and sky kept (dilated), the floor-only cells pruned
+    assert kept == pytest.approx(float(expected.float().mean())) and not grid.mask[(rho > 0.5) & (rho < 1.2)].any()
+
+
 def test_contraction_spends_the_voxel_budget_on_the_rig_not_the_horizon(orbit_scene):
     """Same voxel budget: a voxel at the objects is several times finer contracted than in the scene's box."""
     from laser_gs.backends.tensorf.backend import TensoRFBackend

@@ -168,7 +168,8 @@ class TensoRFBackend(Backend):
         if done in cfg.occupancy_at:
             n_samples, step_len = self._samples()
             frac = self.occupancy.update(self.field.sigma, step_len or 2.0 / n_samples, cfg.distance_scale,
-                                         cfg.occupancy_threshold, contraction=self.geometry.contraction)
+                                         cfg.occupancy_threshold, contraction=self.geometry.contraction,
+                                         floor=self.field.density_floor)
             self.console.log(f"step {done}: occupancy grid updated, {100 * frac:.1f}% of cells kept")
         if done in cfg.upsample_at:
             res = self.resolutions[list(cfg.upsample_at).index(done)]

@@ -38,9 +38,16 @@ class TensoRFField(nn.Module):
                                       mlp_width)
         self.resolution = list(resolution)
 
+    DENSITY_SHIFT = 10.0  # softplus(raw - 10): an empty (zero) grid is nearly transparent, not opaque
+
     def sigma(self, xyz: Tensor) -> Tensor:
         raw = self.density(xyz).sum(dim=-1)
-        return F.relu(raw) if self.relu_density else F.softplus(raw - 10.0)
+        return F.relu(raw) if self.relu_density else F.softplus(raw - self.DENSITY_SHIFT)
+
+    @property
+    def density_floor(self) -> float:
+        """Density of an untrained (zero) cell: 0 with ReLU, ``softplus(-10)`` ~4.5e-5 otherwise."""
+        return 0.0 if self.relu_density else float(F.softplus(torch.tensor(-self.DENSITY_SHIFT)))
 
     def app_feature(self, xyz: Tensor) -> Tensor:
         return self.basis(self.app(xyz))

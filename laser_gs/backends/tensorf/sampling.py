@@ -174,11 +174,13 @@ class OccupancyGrid:
 
     @torch.no_grad()
     def update(self, sigma_fn, step_length: float, distance_scale: float, threshold: float,
-               chunk: int = 262144, contraction: Contraction | None = None) -> float:
+               chunk: int = 262144, contraction: Contraction | None = None, floor: float = 0.0) -> float:
         """Re-evaluate the density at cell centres; keep cells with alpha > threshold (dilated by one cell).
 
         With a ``contraction`` the grid spans the contracted ball and ``step_length`` is the ball's world step;
         shell cells are judged over their own, longer, world length (a faint far sky is still opaque there).
+        Alpha is that of the density above ``floor`` (the field's density where it learnt nothing): over the
+        long steps of a contracted scene the floor alone passes the threshold, and every cell would stay.
         Returns the occupied fraction.
         """
         D, H, W = self.mask.shape
@@ -191,7 +193,7 @@ class OccupancyGrid:
         if contraction is not None:
             y = xyz * 2
             step_length = step_length * contraction.world_per_contracted(y) / contraction.radius
-        alpha = 1 - torch.exp(-sigma * step_length * distance_scale)
+        alpha = 1 - torch.exp(-(sigma - floor).clamp_min(0) * step_length * distance_scale)
         occ = (alpha > threshold).float().view(1, 1, D, H, W)
         self.mask = F.max_pool3d(occ, kernel_size=3, stride=1, padding=1)[0, 0] > 0
         return float(self.mask.float().mean())
