@@ -40,6 +40,7 @@ def test_sh_degree_zero_is_constant_and_bands_are_orthogonal():
 def test_fit_improves_psnr_and_renders_semantics(generated, tmp_path):
     scene_dir, _ = generated
     scene, backend = _fit(scene_dir, tmp_path / "run", 60)
+    assert backend.lifted_h is not None and "label" in backend.heads_available  # gsplat.fuse_lift (default)
     out = backend.render(scene.cameras, 0, ("rgb", "feature", "label", "logits", "depth", "acc"), backend.text)
     H, W = scene.height, scene.width
     assert out["rgb"].shape == (H, W, 3) and out["feature"].shape == (H, W, 32)
@@ -137,3 +138,41 @@ def _check_resume(scene_dir, tmp_path, monkeypatch):
         assert torch.equal(value, resumed.params[key]), key
     for (key, a), b in zip(straight.field.state_dict().items(), resumed.field.state_dict().values()):
         assert torch.equal(a, b), key
+
+
+def test_trained_stage_two_fuses_the_lift_and_keeps_the_label_volume(generated, tmp_path):
+    """``gsplat.fuse_lift``: each Gaussian's feature becomes unit(trained) + unit(lifted CLIP) (as a direction), on the
+    best E-dim basis (the decoder); label codes still come from the trained field; saved and reloaded as is."""
+    from laser_gs.train import load_run_inputs
+    from laser_gs.run import read_run_config
+    from laser_gs.training.semantic import FeatureTargets
+
+    scene_dir, _ = generated
+    scene, backend = _fit(scene_dir, tmp_path / "run", 24, options=["gsplat.fuse_lift=false"])
+    assert backend.lifted_h is None  # switched off: the field's features as trained
+    backend.heads.prompt_offsets = PromptOffsets()
+    with torch.no_grad():
+        h, code = backend._semantic()
+        trained = torch.nn.functional.normalize(backend.heads.decode(h), dim=-1)
+        label_before = backend.render(scene.cameras, 0, ("label",))["label"]
+    _, features = load_run_inputs(read_run_config(tmp_path / "run"))
+    targets = FeatureTargets(features, scene, backend.device)
+    backend.cfg.fuse_lift = True
+    backend.finish_semantics(targets)
+    clip, _, weight = backend.lifted
+    with torch.no_grad():
+        fused, code_after = backend._semantic()
+        U = backend.heads.attention.unzip.weight  # [D, E], orthonormal columns (SVD basis)
+        want = torch.nn.functional.normalize(trained + torch.nn.functional.normalize(clip, dim=-1), dim=-1)
+        assert torch.allclose(backend.heads.decode(fused), want @ U @ U.T, atol=1e-4)
+        seen = weight > 0
+        cos = torch.nn.functional.cosine_similarity(backend.heads.decode(fused)[seen], want[seen], dim=-1)
+        assert float((cos * weight[seen]).sum() / weight[seen].sum()) > 0.9  # the basis keeps most of it
+        assert torch.equal(code_after, code)  # label codes from the trained field, unchanged
+        assert torch.allclose(backend.render(scene.cameras, 0, ("label",))["label"], label_before)
+    assert "label" in backend.heads_available
+    backend.save(tmp_path / "fused.ckpt")
+    again = GsplatBackend.load(tmp_path / "fused.ckpt")
+    a = backend.render(scene.cameras, 0, ("feature", "label"))
+    b = again.render(scene.cameras, 0, ("feature", "label"))
+    assert torch.allclose(a["feature"], b["feature"], atol=1e-5) and torch.allclose(a["label"], b["label"], atol=1e-5)

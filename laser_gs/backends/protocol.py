@@ -171,6 +171,11 @@ class Backend(abc.ABC):
         onto the representation with its rendering weights. Backends without it refuse."""
         raise LaserError(f"the {self.name} backend has no training-free lift; use --set semantic.method=train")
 
+    def finish_semantics(self, targets: FeatureTargets) -> bool:
+        """Called once after a trained stage 2, before the class calibration (e.g. to fuse in the lift); True
+        when it changed the semantics."""
+        return False
+
     @property
     def heads_available(self) -> tuple[str, ...]:
         """Semantic heads this model can render: ``feature``, and ``label`` / ``ensemble`` with a label volume."""

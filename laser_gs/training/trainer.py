@@ -224,6 +224,10 @@ class Trainer:
             t0 = time.perf_counter()
             backend.lift(self.targets)
             log.stage_seconds["lift"] = time.perf_counter() - t0
+        elif self.features is not None and self.n2:
+            t0 = time.perf_counter()
+            if backend.finish_semantics(self.targets):
+                log.stage_seconds["finish_semantics"] = time.perf_counter() - t0
         offsets = None
         if self.features is not None and self.settings.semantic.calibrate:
             t0 = time.perf_counter()

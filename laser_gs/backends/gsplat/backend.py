@@ -268,6 +268,19 @@ class GsplatBackend(Backend):
         self._semantic_cache = None
 
     @torch.no_grad()
+    def finish_semantics(self, targets: FeatureTargets) -> bool:
+        """``gsplat.fuse_lift``: every Gaussian's feature becomes ``unit(trained) + unit(lifted)``, stored in the
+        best ``E``-dim basis as :meth:`lift` stores features; label codes still come from the field."""
+        if not self.cfg.fuse_lift:
+            return False
+        clip, _, weight = self.lifted if self.lifted is not None else self._lift_targets(targets)
+        h, _ = self._semantic()
+        trained = torch.nn.functional.normalize(self.heads.decode(h), dim=-1)
+        self.lifted_h = self._lift_basis(trained + torch.nn.functional.normalize(clip, dim=-1), weight)
+        self._semantic_cache = None
+        return True
+
+    @torch.no_grad()
     def _lift_basis(self, clip: Tensor, weight: Tensor) -> Tensor:
         """Set the decoder to the best ``E``-dim basis ``U`` of lifted features ``[N, D]`` (weighted by visibility
         ``[N]``, uncentred: the decoder has no bias); returns the Gaussians' coefficients ``[N, E]``."""
@@ -336,8 +349,15 @@ class GsplatBackend(Backend):
     def _semantic_inputs(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``[N, point_dim]`` attention inputs and ``[N, code_dim]`` label codes of all Gaussians (or those of
         ``idx``) from the field; for lifted semantics the lifted ``[N, E]`` features and zero codes."""
-        if self.lifted_h is not None:
-            return self.lifted_h, self.lifted_h.new_zeros(self.lifted_h.shape[0], self.settings.semantic.code_dim)
+        if self.lifted_h is not None:  # lifted (or fused) features; label codes from the field if it has one
+            h = self.lifted_h if idx is None else self.lifted_h[idx]
+            code = (self._field_inputs(idx)[1] if self.field is not None
+                    else h.new_zeros(h.shape[0], self.settings.semantic.code_dim))
+            return h, code
+        return self._field_inputs(idx)
+
+    def _field_inputs(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The semantic field's ``[N, point_dim]`` features and ``[N, code_dim]`` label codes (or those of ``idx``)."""
         p = self.params
         means, app = p["means"].detach(), gaussian_appearance(p["sh0"], p["shN"])
         if idx is not None:
