@@ -158,6 +158,8 @@ def _grow_gaussians(run: Path, out: Path, count: int, device: str) -> dict[str, 
         grown["scales"] -= 0.5 * torch.log(torch.tensor(count / n))  # keep coverage: smaller when more
         for k, v in grown.items():
             model.params[k] = torch.nn.Parameter(v)
+        if model.lifted_h is not None:  # lifted or fused semantics are per Gaussian too
+            model.lifted_h = model.lifted_h[idx].clone()
     model._semantic_cache = None
     model.save(out / MODEL_FILE)
     return {"run": str(out), "gaussians": count, "from": n}
