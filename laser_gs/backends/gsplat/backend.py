@@ -348,7 +348,8 @@ class GsplatBackend(Backend):
 
     def _semantic_inputs(self, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``[N, point_dim]`` attention inputs and ``[N, code_dim]`` label codes of all Gaussians (or those of
-        ``idx``) from the field; for lifted semantics the lifted ``[N, E]`` features and zero codes."""
+        ``idx``) from the field; for lifted (fused) semantics the stored ``[N, E]`` features and zero (the field's)
+        codes."""
         if self.lifted_h is not None:  # lifted (or fused) features; label codes from the field if it has one
             h = self.lifted_h if idx is None else self.lifted_h[idx]
             code = (self._field_inputs(idx)[1] if self.field is not None

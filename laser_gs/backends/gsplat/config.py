@@ -99,8 +99,8 @@ class GsplatSettings(ReconstructionSettings):
     """After the trained stage 2, each Gaussian's feature becomes the sum of its trained and its lifted CLIP
     feature (each unit length), stored as the lift stores features (the label volume stays). The trained
     stage 2 sometimes merges or loses objects the lift keeps, and the lift merges objects the training
-    separates: over 8 generated scenes, calibrated, 71.4 +- 17.2 trained, 75.0 +- 15.9 lift, 77.7 +- 16.7
-    fused (per scene -1.5 to +15.7 over trained; docs/benchmarks.md)."""
+    separates: over 8 generated scenes, calibrated, 71.4 +- 17.2 trained, 75.0 +- 15.9 lift, 77.7 +- 16.8
+    fused (per scene -1.4 to +16.0 over trained; docs/benchmarks.md)."""
     lr_field_grid: float = 1e-2
     """Learning rate of the semantic field's grids."""
     lr_field_net: float = 1e-2
