@@ -42,6 +42,13 @@ def test_pixel_rays_reproject_to_their_pixel_centres():
     assert (depth > 0).all()
 
 
+def test_pixel_rays_stay_on_the_cameras_device():
+    """The meta device stands in for a GPU: a pixel grid made on the CPU cannot mix with it (it broke every
+    tensorf render on CUDA, found by the first GPU check)."""
+    o, d = _cams().to("meta").pixel_rays(0)
+    assert o.device.type == d.device.type == "meta" and d.shape == (48, 64, 3)
+
+
 def test_forward_facing_detection():
     cams = _cams()
     assert is_forward_facing(cams)

@@ -40,6 +40,16 @@ def test_modes_at_odd_sizes(clip, mode):
     assert out.shape == (1, 3, 7, 32) and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_modes_run_off_the_cpu(mode):
+    """Every mode keeps its tensors on the model's device (the meta device stands in for a GPU: NACLIP's
+    neighbourhood bias was built on the CPU and could not be added to CUDA logits)."""
+    model = tiny_clip(mode, seed=0)
+    model.model.to("meta")
+    out = model.encode_dense(torch.rand(1, 3, 64, 64, device="meta"))
+    assert out.device.type == "meta" and out.shape == (1, 4, 4, 32)
+
+
 def test_modes_differ_and_are_deterministic(clip):
     img = torch.rand(1, 3, 64, 64)
     outs = {}

@@ -121,10 +121,12 @@ class Cameras:
         return c2w[..., :3, 3].expand_as(dirs), dirs
 
     def pixel_rays(self, index: int) -> tuple[Tensor, Tensor]:
-        """Rays through every pixel centre of one camera: ``origins``, ``directions`` ``[H, W, 3]``."""
+        """Rays through every pixel centre of one camera: ``origins``, ``directions`` ``[H, W, 3]``, on the
+        cameras' device (pixel grids made on the CPU broke every CUDA render of tensorf)."""
+        dev = self.K.device
         j, i = torch.meshgrid(
-            torch.arange(self.width, dtype=torch.float32) + 0.5,
-            torch.arange(self.height, dtype=torch.float32) + 0.5,
+            torch.arange(self.width, dtype=torch.float32, device=dev) + 0.5,
+            torch.arange(self.height, dtype=torch.float32, device=dev) + 0.5,
             indexing="xy",
         )
         return self.rays_at(index, j, i)

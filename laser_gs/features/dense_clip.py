@@ -117,7 +117,7 @@ class DenseCLIP:
         elif self.mode == "clearclip":
             out = torch.softmax(q @ q.transpose(-1, -2) * scale, -1) @ v
         else:  # naclip
-            logits = k @ k.transpose(-1, -2) * scale + self._neighbourhood_bias(gh, gw, x.dtype)
+            logits = k @ k.transpose(-1, -2) * scale + self._neighbourhood_bias(gh, gw, x.dtype, x.device)
             out = torch.softmax(logits, -1) @ v
         out = attn.out_proj(out.transpose(1, 2).reshape(B, N, C))
         if self.mode == "sclip":
@@ -125,15 +125,15 @@ class DenseCLIP:
             return x + block.ls_2(block.mlp(block.ln_2(x)))
         return out
 
-    def _neighbourhood_bias(self, gh: int, gw: int, dtype: torch.dtype) -> Tensor:
-        """``[N, N]`` Gaussian of patch distances; the class token (index 0) gets no bias."""
+    def _neighbourhood_bias(self, gh: int, gw: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """``[N, N]`` Gaussian of patch distances on ``device``; the class token (index 0) gets no bias."""
         ii, jj = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
         coords = torch.stack([ii.reshape(-1), jj.reshape(-1)], -1).float()
         d2 = torch.cdist(coords, coords).square()
         g = torch.exp(-d2 / (2 * self.naclip_std ** 2))
         bias = torch.zeros(gh * gw + 1, gh * gw + 1)
         bias[1:, 1:] = g
-        return bias.to(dtype)
+        return bias.to(device=device, dtype=dtype)
 
     @torch.no_grad()
     def encode_dense(self, images: Tensor) -> Tensor:
