@@ -1,6 +1,6 @@
 """The CUDA path against the CPU one: gsplat's rasterizer against ours (values and gradients), gsplat's
-densification on either device, and both backends rendering the same model on CPU and CUDA. The CUDA ones are skipped without CUDA;
-``scripts/gpu_check.sh`` runs them on a GPU machine."""
+densification on either device, both backends rendering the same model on CPU and CUDA. The CUDA ones are
+skipped without CUDA; ``scripts/gpu_check.sh`` runs them on a GPU machine."""
 
 from __future__ import annotations
 
