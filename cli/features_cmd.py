@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ def features() -> None:
               help="Output folder (default: SCENE/features).")
 @click.option("--window", type=click.IntRange(min=16), default=None,
               help="Sliding-window size in pixels for large images (default: twice CLIP's native size).")
-@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+@click.option("--force", is_flag=True, help="Replace an earlier extraction in --out (never another folder).")
 @click.option("--tiny-random-clip", is_flag=True, hidden=True,
               help="Use a tiny randomly initialised CLIP (tests and offline smoke runs only).")
 @scene_load_options
@@ -56,15 +57,16 @@ def extract(scene_dir: str, mode: str, clip_weights: Path | None, out: Path | No
     from laser_gs.data import load_scene
     from laser_gs.features.dense_clip import load_clip, tiny_clip
     from laser_gs.features.extract import extract_features
+    from laser_gs.safety import mark_output, prepare_output_dir
 
     out = out or Path(scene_dir) / "features"
-    if out.exists() and any(out.iterdir()) and not force:
-        raise click.UsageError(f"{out} exists and is not empty; pass --force to replace it")
+    # never the scene itself or a folder holding it; --force replaces only an earlier extraction
+    replace = prepare_output_dir(out, [scene_dir], "features extract", force, "--out")
     check_writable(out, "--out")
     scene = load_scene(scene_dir, downscale=downscale, holdout=holdout, background=background)
     clip = tiny_clip(mode) if tiny_random_clip else load_clip(mode, weights=clip_weights)
-    if out.exists():
-        shutil.rmtree(out)
+    final, out = out, out.with_name(f".{out.name}.partial-{os.getpid()}")  # the old features stay until done
+    shutil.rmtree(out, ignore_errors=True)
     console = Console(stderr=True)
     times: list[float] = []
     t0 = time.perf_counter()
@@ -75,8 +77,19 @@ def extract(scene_dir: str, mode: str, clip_weights: Path | None, out: Path | No
         def on_view(i: int, seconds: float) -> None:
             times.append(seconds)
             progress.update(task, advance=1, rate=f"{seconds:.2f} s/view")
-        fs = extract_features(scene, clip, out=out, on_view=on_view, window=window)
+        try:
+            fs = extract_features(scene, clip, out=out, on_view=on_view, window=window)
+            mark_output(out, "features extract")
+            nbytes = fs.nbytes_on_disk()
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+    if replace:
+        shutil.rmtree(final)
+    elif final.is_dir():
+        final.rmdir()  # empty
+    out = out.rename(final)
     h, w = fs.grid_size
     console.print(f"[green]Wrote[/green] {out}: {scene.num_views} views, grid {w}x{h}, dim {fs.dim}, "
-                  f"{sum(times) / len(times):.3f} s/view, {fs.nbytes_on_disk() / 1e6:.2f} MB on disk, "
+                  f"{sum(times) / len(times):.3f} s/view, {nbytes / 1e6:.2f} MB on disk, "
                   f"{time.perf_counter() - t0:.1f} s total ({clip.name})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -44,7 +45,8 @@ from laser_gs_cli.options import parse_size
                    "refused), 'sharper' (repeated prompts modelled as text nearer the object, an assumption), or "
                    "'noise' (plain text plus noise, as earlier versions).")
 @click.option("--no-features", is_flag=True, help="Skip the features/ directory.")
-@click.option("--force", is_flag=True, help="Write into OUT even if it is not empty.")
+@click.option("--force", is_flag=True, help="Replace OUT if an earlier `laser make-scene` made it (never anything "
+              "else).")
 def make_scene(out: Path, seed: int, size: str, views: int, annotated: int, dim: int, layout: str, objects: int,
                similar: int, small: int, camouflage: bool, cameras: str, noise: float, text_aug_model: str,
                no_features: bool, force: bool) -> None:
@@ -62,6 +64,7 @@ def make_scene(out: Path, seed: int, size: str, views: int, annotated: int, dim:
     """
     from laser_gs.atomic import check_writable
     from laser_gs.progress import progress
+    from laser_gs.safety import mark_output, prepare_output_dir
     from laser_gs.synthetic import SceneSpec, make_scene as generate
 
     w, h = parse_size(size)
@@ -72,9 +75,11 @@ def make_scene(out: Path, seed: int, size: str, views: int, annotated: int, dim:
                                  param_hint="--cameras")
     if similar > objects:
         raise click.BadParameter(f"--similar {similar} exceeds --objects {objects}", param_hint="--similar")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise click.UsageError(f"{out} exists and is not empty; pass --force to write into it anyway")
+    if prepare_output_dir(out, [], "make-scene", force):  # --force: only a scene an earlier make-scene made
+        shutil.rmtree(out)
     check_writable(out, "OUT")
+    out.mkdir(parents=True, exist_ok=True)
+    mark_output(out, "make-scene")  # first: an interrupted generation is still ours to redo
     spec = SceneSpec(width=w, height=h, views=views, annotated=annotated, seed=seed, feature_dim=dim, layout=layout,
                      objects=objects, similar=similar, small=small, camouflage=camouflage, cameras=cameras,
                      noise=noise, text_aug=text_aug_model)

@@ -17,7 +17,8 @@ import click
                    "name order (video frames, large sets).")
 @click.option("--video", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Take frames from a video instead (not built in: extract them first, see the message).")
-@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--force", is_flag=True, help="Replace OUT if an earlier `laser process` made it (never anything "
+              "else, never a folder holding PHOTOS).")
 def process_cmd(photos: Path, out: Path, downscale: int | None, matcher: str, video: Path | None, force: bool) -> None:
     """Pose your own photos: SIFT features, matching, incremental mapping and undistortion (pycolmap).
 
@@ -32,14 +33,14 @@ def process_cmd(photos: Path, out: Path, downscale: int | None, matcher: str, vi
     from laser_gs.atomic import check_writable
     from laser_gs.errors import LaserError
     from laser_gs.process import advice, process_photos
+    from laser_gs.safety import prepare_output_dir
 
     if video is not None:
         raise LaserError(f"--video {video}: video input is not built in; extract frames first, e.g. `ffmpeg -i "
                          f"{video} -vf fps=2 {photos}/%04d.jpg`, then run `laser process {photos} {out}`")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise LaserError(f"{out} exists and is not empty; pass --force to replace it or choose another OUT")
+    prepare_output_dir(out, [photos], "process", force)  # before any work; process_photos checks again
     check_writable(out, "OUT")
-    s = process_photos(photos, out, downscale, matcher)
+    s = process_photos(photos, out, downscale, matcher, force=force)
     click.echo(f"Posed {s['registered']} of {s['photos']} photos, {s['points']:,} points, mean reprojection error "
                f"{s['mean_reprojection_error_px']:.2f} px, in {s['total_s']:.0f} s: {out}")
     for note in advice(s):

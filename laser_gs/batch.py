@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from laser_gs.errors import LaserError
+from laser_gs.safety import plain_name
 
 RESULTS_JSON, RESULTS_CSV, REPORT = "results.json", "results.csv", "report.html"
 
@@ -79,6 +80,18 @@ def _slug(overrides: list[str]) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9.]+", "-", o) for o in overrides)
 
 
+def _scene_labels(scenes: list[Path]) -> dict[Path, str]:
+    """Run-folder names of the scenes: the folder's name, with a short hash of its resolved path where two
+    different scenes share a name (``a/s`` and ``b/s`` must not share runs)."""
+    import hashlib
+
+    by_name: dict[str, set[Path]] = {}
+    for scene in scenes:
+        by_name.setdefault(scene.name, set()).add(scene.resolve())
+    return {scene: scene.name if len(by_name[scene.name]) == 1 else
+            f"{scene.name}-{hashlib.sha1(str(scene.resolve()).encode()).hexdigest()[:6]}" for scene in scenes}
+
+
 def load_plan(path: Path, out: Path) -> Plan:
     """Read and check a plan: an unknown backend, preset or setting, a missing scene or a malformed file is a
     :class:`LaserError` before anything runs."""
@@ -113,6 +126,8 @@ def load_plan(path: Path, out: Path) -> Plan:
     generate = data.get("generate", {})
     if not isinstance(generate, dict) or not all(isinstance(v, list) for v in generate.values()):
         raise LaserError(f"{path}: [generate] maps scene names to lists of `laser make-scene` arguments")
+    for name in generate:  # generated scenes live inside --out, whatever the plan says
+        plain_name(name, f"{path}: [generate] scene name")
     scenes: list[Path] = [out / "scenes" / name for name in generate]
     for pattern in listed("scenes", [], str) if "scenes" in data else []:
         full = pattern if os.path.isabs(pattern) else str(path.parent / pattern)
@@ -137,12 +152,19 @@ def load_plan(path: Path, out: Path) -> Plan:
     features = data.get("features", "precomputed")
     if features not in ("clip", "precomputed", "none"):
         raise LaserError(f"{path}: 'features' must be clip, precomputed or none")
+    labels = _scene_labels(scenes)
     runs: list[RunSpec] = []
+    seen: dict[tuple, str] = {}
     for scene, backend, preset, seed, combo in itertools.product(scenes, backends, presets, seeds, combos):
         cls = get_backend(backend)  # unknown backends list the available ones
         overrides = common + combo
         TrainingSettings.resolve(cls, preset, overrides, iters, semantics=features != "none")  # checks every setting
-        name = f"{scene.name}/{backend}_{preset}_s{seed}" + (f"_{_slug(combo)}" if combo else "")
+        name = f"{labels[scene]}/{backend}_{preset}_s{seed}" + (f"_{_slug(combo)}" if combo else "")
+        key = (str(scene.resolve()), backend, preset, seed, tuple(overrides))
+        if key in seen:
+            raise LaserError(f"{path}: the run {name} is listed twice (scene {scene}, seed {seed}); each scene, seed "
+                             "and setting once, please: duplicates would only count one training twice")
+        seen[key] = name
         runs.append(RunSpec(name, str(scene), backend, preset, seed, overrides, iters, features,
                             bool(data.get("export", False))))
         if data.get("lift") and features != "none":
@@ -191,11 +213,11 @@ def run_task(spec: dict[str, Any], out: str, threads: int) -> dict[str, Any]:
             _laser(["eval", str(run), "--json", str(run / "eval.json"), "--no-timing"], threads, log)
             if s.export:
                 _laser(["export", str(run), "--ply", str(run / "scene.ply")], threads, log)
-        return {**run_result(run), "name": s.name, "scene": Path(s.scene).name, "method": s.method,
+        return {**run_result(run), "name": s.name, "scene": s.name.split("/")[0], "method": s.method,
                 "backend": s.backend, "preset": s.preset, "seed": s.seed, "overrides": s.overrides,
                 "status": "ok", "wall_s": time.perf_counter() - t0}
     except Exception as exc:  # noqa: BLE001 - one failing run must not stop the batch
-        return {"name": s.name, "scene": Path(s.scene).name, "method": s.method, "backend": s.backend,
+        return {"name": s.name, "scene": s.name.split("/")[0], "method": s.method, "backend": s.backend,
                 "seed": s.seed, "status": "failed", "error": str(exc).splitlines()[0][:300]}
 
 

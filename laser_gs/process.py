@@ -17,27 +17,76 @@ from typing import Any
 
 from rich.console import Console
 
-from laser_gs.data.images import list_images, read_rgb, write_png
+from laser_gs.data.images import list_images, open_image, read_rgb, write_png
 from laser_gs.errors import LaserError, SceneError
 from laser_gs.progress import phase, stderr_console
+from laser_gs.safety import MARKER, mark_output, pid_alive, prepare_output_dir
 
 EXHAUSTIVE_MAX = 100  # photos up to which every pair is matched
 
 
+def _partial_name(out: Path, pid: int) -> Path:
+    return out.with_name(f".{out.name}.partial-{pid}")
+
+
+def remove_stale_partials(out: Path) -> list[Path]:
+    """Remove the temporary folders of earlier runs for ``out`` whose process is gone (killed, power loss).
+
+    Only folders named as this module names them, holding its ``work`` folder or a finished scene, and whose
+    PID no longer runs, are removed: they are ours and no process will finish them.
+    """
+    removed = []
+    for tmp in out.parent.glob(f".{out.name}.partial-*") if out.parent.is_dir() else []:
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if (tmp.is_dir() and pid.isdigit() and not pid_alive(int(pid))
+                and ((tmp / "work").is_dir() or (tmp / MARKER).is_file())):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def check_photos(files: list[Path], console: Console) -> tuple[int, int]:
+    """Decode every photo fully and check they share one size: ``(W, H)``. Errors name the file and the cause
+    (a truncated or corrupt file, a non-image, a photo of another size), before any structure from motion."""
+    from laser_gs.progress import progress
+
+    sizes: dict[tuple[int, int], list[Path]] = {}
+    with progress("checking photos", len(files), console, unit=" photos") as advance:
+        for f in files:
+            with open_image(f) as img:  # decodes all of it: a truncated file fails here, named
+                sizes.setdefault(img.size, []).append(f)
+            advance()
+    if len(sizes) > 1:
+        (w, h), common = max(sizes.items(), key=lambda kv: len(kv[1]))
+        odd = [(f, size) for size, fs in sizes.items() if size != (w, h) for f in fs]
+        listed = ", ".join(f"{f.name} ({sw}x{sh})" for f, (sw, sh) in odd[:5]) + (" ..." if len(odd) > 5 else "")
+        raise SceneError(f"{len(odd)} photo(s) differ in size from the other {len(common)} ({w}x{h}): {listed}; "
+                         "one camera is assumed for all photos: remove them or resize them to match", odd[0][0])
+    return next(iter(sizes))
+
+
 def process_photos(photos: Path, out: Path, downscale: int | None = None, matcher: str = "auto",
-                   console: Console | None = None) -> dict[str, Any]:
+                   console: Console | None = None, force: bool = False) -> dict[str, Any]:
     """Structure from motion on the photos in ``photos``; writes ``out/images``, ``out/sparse/0`` and
-    ``out/process.json`` (the summary, also returned)."""
+    ``out/process.json`` (the summary, also returned).
+
+    An existing non-empty ``out`` is replaced only with ``force`` and only if an earlier ``laser process`` made
+    it; ``out`` never is or contains ``photos`` (see :mod:`laser_gs.safety`).
+    """
     import pycolmap
 
     pycolmap.logging.minloglevel = 2  # errors only: our own progress says what happens
     console = console or stderr_console()
     photos, out = Path(photos), Path(out)
+    replace = prepare_output_dir(out, [photos], "process", force)
     files = list_images(photos) if photos.is_dir() else []
     if len(files) < 3:
         raise SceneError(f"found {len(files)} photos (.jpg/.png); structure from motion needs at least 3 of one "
                          "scene, taken from different places", photos)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    for stale in remove_stale_partials(out):
+        console.print(f"Removed {stale}, left by an earlier `laser process` that was stopped")
+    check_photos(files, console)
+    tmp = _partial_name(out, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
     work, source = tmp / "work", tmp / "work" / "images"
     source.mkdir(parents=True)
@@ -93,8 +142,11 @@ def process_photos(photos: Path, out: Path, downscale: int | None = None, matche
         (tmp / "process.json").write_text(json.dumps(summary, indent=2))
         shutil.rmtree(tmp / "undistorted", ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-        if out.exists():
+        mark_output(tmp, "process")
+        if replace:  # checked above: an earlier output of `laser process`, with no input inside it
             shutil.rmtree(out)
+        elif out.is_dir():
+            out.rmdir()  # empty (checked above); rename needs it gone
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -71,8 +71,12 @@ def read_run_config(run_dir: Path) -> RunConfig:
         raise RunError(f"{path}: not found; is {run_dir} a run folder written by `laser train`?")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path}: cannot read ({exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON and bytes that are not UTF-8
+        raise RunError(f"{path}: cannot read it as a run's settings ({type(exc).__name__}: {exc}); is {run_dir} "
+                       "a run folder written by `laser train`?") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: holds a JSON {type(data).__name__}, not a run's settings (an object); is "
+                       f"{run_dir} a run folder written by `laser train`?")
     if data.get("run_format") != RUN_FORMAT_VERSION:
         raise RunError(f"{path}: run format {data.get('run_format')!r} (laser_gs {data.get('laser_gs_version')}) "
                        f"is not the format {RUN_FORMAT_VERSION} this laser_gs {__version__} reads; "

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import textwrap
 import types
 import typing
@@ -36,7 +37,45 @@ def schedule(default: Any, kind: Literal["step", "steps"] = "step", minimum: int
     :meth:`Settings.scaled` moves it proportionally when the stage's length changes; a single step
     stays at least ``minimum``.
     """
-    return dataclasses.field(default=default, metadata={"schedule": kind, "minimum": minimum})
+    valid = AT_LEAST_ONE if minimum >= 1 else NON_NEGATIVE
+    return dataclasses.field(default=default, metadata={"schedule": kind, "minimum": minimum, "range": valid})
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The valid values of a number setting: ``lo``/``hi`` (None: unbounded), each inclusive or open."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        return not (self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi))
+
+    def __str__(self) -> str:
+        """The valid values in words: ``at least 1``, ``above 0``, ``from 0 to 1``, ``from 0 to below 1``."""
+        lo = None if self.lo is None else (f"above {self.lo:g}" if self.lo_open else f"at least {self.lo:g}")
+        hi = None if self.hi is None else (f"below {self.hi:g}" if self.hi_open else f"at most {self.hi:g}")
+        if lo and hi:
+            return (f"{'above' if self.lo_open else 'from'} {self.lo:g} "
+                    f"{'to below' if self.hi_open else 'to'} {self.hi:g}")
+        return lo or hi or "any finite number"
+
+
+POSITIVE = Range(0, lo_open=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1)
+SHARE = Range(0, 1)
+MAX_INT = 2 ** 53  # beyond this a JSON number is no longer an exact integer; no count here comes near it
+
+
+def bounded(default: Any, valid: Range, **schedule_metadata: Any) -> Any:
+    """A number field whose values must lie in ``valid`` (checked on load and on ``--set``, shown by
+    ``laser config show``). Every float setting must be finite whether bounded or not."""
+    return dataclasses.field(default=default, metadata={"range": valid, **schedule_metadata})
 
 
 def scale_steps(steps: tuple[int, ...], old: int, new: int) -> tuple[int, ...]:
@@ -131,6 +170,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, (int,) if tp is int else (int, float)):
             raise bad
+        if tp is float and not math.isfinite(value):
+            raise SettingsError(f"setting {where}: {value!r} is not a finite number")
+        if tp is int and abs(value) > MAX_INT:
+            raise SettingsError(f"setting {where}: {value!r} is far too large")
         return tp(value)
     if tp is str:
         if not isinstance(value, str):
@@ -168,8 +211,20 @@ class Settings:
             raise SettingsError(f"unknown setting {prefix}{unknown[0]}; valid {prefix.rstrip('.') or cls.__name__} "
                                 f"settings: {', '.join(types_)}")
         out = cls(**{k: _coerce(types_[k], v, prefix + k) for k, v in data.items()})
+        out.check_ranges(prefix)
         out.validate()
         return out
+
+    def check_ranges(self, prefix: str = "") -> None:
+        """Every number field inside its declared :class:`Range` (a tuple: each of its values)."""
+        for f in dataclasses.fields(self):
+            valid = f.metadata.get("range")
+            value = getattr(self, f.name)
+            if valid is None or value is None:
+                continue
+            for v in (value if isinstance(value, tuple) else (value,)):
+                if not valid.contains(v):
+                    raise SettingsError(f"setting {prefix}{f.name}: {v!r} is out of range; it must be {valid}")
 
     def validate(self) -> None:
         """Check values across fields; subclasses raise :class:`SettingsError`."""
@@ -196,6 +251,7 @@ class Settings:
         else:
             value = _coerce(tp, _parse_text(tp, text), prefix + name)
         out = dataclasses.replace(self, **{name: value})
+        out.check_ranges(prefix)
         out.validate()
         return out
 
@@ -222,5 +278,7 @@ class Settings:
             if isinstance(value, Settings):
                 rows += [(f"{name}.{n}", t, v, d) for n, t, v, d in type(value).describe(value)]
             else:
-                rows.append((name, _type_name(tp), json.dumps(_plain(value)), docs.get(name, "")))
+                valid = next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("range")
+                doc = docs.get(name, "") + (f" Valid: {valid}." if valid is not None else "")
+                rows.append((name, _type_name(tp), json.dumps(_plain(value)), doc.strip()))
         return rows

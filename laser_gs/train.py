@@ -15,6 +15,7 @@ from laser_gs.errors import LaserError
 from laser_gs.evaluation import training_evaluator
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.run import RunConfig, prepare_run_dir
+from laser_gs.run_lock import run_lock
 from laser_gs.training.schedule import resolve_device
 from laser_gs.training.settings import TrainingSettings
 from laser_gs.training.trainer import Trainer
@@ -51,10 +52,11 @@ def train_run(config: RunConfig, run_dir: Path, resume: bool = False, console: C
                          "or generate the scene with `laser make-scene --text-aug-model sharper`, or train without "
                          "--text-aug")
     config.settings = settings.to_dict()
-    prepare_run_dir(run_dir, config, resume=resume)
-    backend = backend_cls()
-    backend.device = device
-    trainer = Trainer(backend, scene, settings, run_dir, features, seed=config.seed,
-                      evaluate=training_evaluator(scene) if evaluate else None, console=console)
-    trainer.fit()
+    with run_lock(run_dir, "train --resume" if resume else "train"):  # one writer per run folder
+        prepare_run_dir(run_dir, config, resume=resume)
+        backend = backend_cls()
+        backend.device = device
+        trainer = Trainer(backend, scene, settings, run_dir, features, seed=config.seed,
+                          evaluate=training_evaluator(scene) if evaluate else None, console=console)
+        trainer.fit()
     return backend

@@ -26,6 +26,7 @@ from laser_gs.backends.protocol import Backend
 from laser_gs.choices import CANONICAL_NEGATIVES
 from laser_gs.errors import LaserError
 from laser_gs.export import export_points
+from laser_gs.safety import check_output_file
 from laser_gs.export.records import PointSet
 from laser_gs.prompts import prompt_key
 from laser_gs.query import pairwise_relevancy
@@ -159,6 +160,7 @@ class ViewerModel:
                              "threshold")
         slug = re.sub(r"[^A-Za-z0-9]+", "_", self.answer.prompt).strip("_")[:40] or "selection"
         path = Path(run_dir) / f"view_selection_{slug}.ply"
+        check_output_file(path, True, b"ply", "selection")  # replaces an earlier selection, never another file
         text = torch.cat([self.embed(self.answer.prompt)[None]])
         return export_points(self.points, path, [self.answer.prompt], text, keep=torch.from_numpy(keep))[0]
 
@@ -207,6 +209,8 @@ def load_model(backend: Backend, config: RunConfig, scene: Scene, max_points: in
 def check_port(host: str, port: int) -> None:
     """A clear error when ``host:port`` cannot be listened on (in use, or not an address of this machine)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as the server binds (asyncio sets it on Unix): a port whose last connection is in TIME-WAIT is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:

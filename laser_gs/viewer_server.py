@@ -1,7 +1,15 @@
-"""The viser side of ``laser view``: scene, training-camera frusta and the query panel (see :mod:`viewer`)."""
+"""The viser side of ``laser view``: scene, training-camera frusta and the query panel (see :mod:`viewer`).
+
+Safety: the WebSocket accepts only pages of the viewer's own origin (:mod:`laser_gs.viewer_origin`), every text
+from a run or a user is escaped before the panel shows it, and every GUI value is checked here on the server
+(a client can send any value, whatever its widget allows).
+"""
 
 from __future__ import annotations
 
+import html
+import math
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,9 +20,15 @@ import torch
 from laser_gs.data.cameras import Cameras
 from laser_gs.errors import LaserError
 from laser_gs.viewer import MODES, ViewerModel, covariances
+from laser_gs.viewer_origin import OriginPolicy, origin_checked_serve
 from laser_gs.visualize import palette
 
 MODE_LABELS = {"RGB": "rgb", "class labels": "labels", "relevancy": "relevancy"}
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` shown literally in viser's markdown: HTML escaped, markdown's special characters backslashed."""
+    return re.sub(r"([\\`*_\[\]{}()#+!|~>-])", r"\\\1", html.escape(str(text), quote=False))
 
 
 def _legend(classes: list[str]) -> str:
@@ -22,7 +36,7 @@ def _legend(classes: list[str]) -> str:
     rows = []
     for name, (r, g, b) in zip(classes, palette(classes).tolist()):
         rows.append(f'<span style="display:inline-block;width:0.9em;height:0.9em;background:rgb({r},{g},{b});'
-                    f'border:1px solid #555;margin-right:0.4em"></span>{name}')
+                    f'border:1px solid #555;margin-right:0.4em"></span>{html.escape(name, quote=True)}')
     return "<div class='laser-legend'>" + "<br>".join(rows) + "</div>"
 
 
@@ -30,12 +44,13 @@ class ViewerServer:
     """A running viewer: ``url``, and ``stop()``. Built by :func:`serve`."""
 
     def __init__(self, model: ViewerModel, cameras: Cameras, run_dir: Path, host: str, port: int,
-                 point_size: float | None = None):
+                 point_size: float | None = None, allow_origins: tuple[str, ...] = ()):
         import viser
         import viser.transforms as tf
 
         self.model, self.run_dir = model, Path(run_dir)
-        self.server = viser.ViserServer(host=host, port=port, verbose=False)
+        with origin_checked_serve(OriginPolicy(host, allow_origins)):
+            self.server = viser.ViserServer(host=host, port=port, verbose=False)
         self.lock = threading.RLock()  # callbacks set other widgets, which call back in the same thread
         self.mode = "rgb"
         self.threshold = 0.5
@@ -108,7 +123,7 @@ class ViewerServer:
             with self.lock:
                 fn(event)
         except LaserError as exc:
-            self.status.content = f"**Note:** {exc}"
+            self.status.content = f"**Note:** {escape_markdown(str(exc))}"
             client = getattr(event, "client", None)
             if client is not None:
                 client.add_notification("laser_gs", str(exc), auto_close_seconds=8.0, color="yellow")
@@ -121,20 +136,33 @@ class ViewerServer:
             self.handle.colors = (np.clip(colours, 0, 1) * 255).astype(np.uint8)
 
     def _on_prompt(self, event: Any) -> None:
-        answer = self.model.query(self.prompt.value, self.threshold)
+        text = self.prompt.value
+        if not isinstance(text, str):  # the model checks its length and content
+            raise LaserError("a prompt is a text")
+        answer = self.model.query(text, self.threshold)
         self.mode = "relevancy"
         self.mode_box.value = "relevancy"
         self._paint()
         n = int(answer.selected.sum())
-        self.status.content = (f"**{answer.prompt}**: {n} of {len(answer.selected)} points at relevancy >= "
-                               f"{self.threshold:.2f} (answered in {1000 * answer.seconds:.0f} ms)")
+        self.status.content = (f"**{escape_markdown(answer.prompt)}**: {n} of {len(answer.selected)} points at "
+                               f"relevancy >= {self.threshold:.2f} (answered in {1000 * answer.seconds:.0f} ms)")
 
     def _on_mode(self, event: Any) -> None:
-        self.mode = MODE_LABELS[self.mode_box.value]
+        mode = MODE_LABELS.get(self.mode_box.value) if isinstance(self.mode_box.value, str) else None
+        if mode is None or self.mode_box.value not in self.mode_box.options:
+            current = next(k for k, v in MODE_LABELS.items() if v == self.mode)
+            self.mode_box.value = current  # new clients see the valid value, not the refused one
+            raise LaserError(f"unknown display mode; choose one of {', '.join(self.mode_box.options)}")
+        self.mode = mode
         self._paint()
 
     def _on_threshold(self, event: Any) -> None:
-        self.threshold = float(self.slider.value)
+        value = self.slider.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0.0 <= value <= 1.0:
+            self.slider.value = self.threshold  # put the last valid value back for every client
+            raise LaserError("the threshold is a number from 0 to 1")
+        self.threshold = float(value)
         if self.model.answer is not None:
             self.model.answer.selected = self.model.answer.relevancy >= self.threshold
         self._paint()
@@ -144,8 +172,11 @@ class ViewerServer:
             frustum.visible = bool(self.show_cameras.value)
 
     def _on_export(self, event: Any) -> None:
-        path = self.model.export_selection(self.run_dir, self.threshold)
-        self.status.content = f"Wrote `{path}`"
+        from laser_gs.run_lock import run_lock
+
+        with run_lock(self.run_dir, "view (export)"):  # not while a training writes this run
+            path = self.model.export_selection(self.run_dir, self.threshold)
+        self.status.content = f"Wrote {escape_markdown(str(path))}"
 
     def look_through(self, index: int) -> None:
         wxyz, pos, fov = self.poses[index]
@@ -177,7 +208,8 @@ def default_point_size(xyz: torch.Tensor, sample: int = 2000, factor: float = 1.
 
 
 def serve(model: ViewerModel, cameras: Cameras, run_dir: Path, host: str = "127.0.0.1", port: int = 8080,
-          point_size: float | None = None) -> ViewerServer:
-    """Start the viewer (returns at once; the server runs in background threads)."""
+          point_size: float | None = None, allow_origins: tuple[str, ...] = ()) -> ViewerServer:
+    """Start the viewer (returns at once; the server runs in background threads). ``allow_origins``: further
+    page origins (``scheme://host:port``) whose pages may connect besides the viewer's own."""
     assert set(MODE_LABELS.values()) == set(MODES)
-    return ViewerServer(model, cameras, run_dir, host, port, point_size)
+    return ViewerServer(model, cameras, run_dir, host, port, point_size, allow_origins)

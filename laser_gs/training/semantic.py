@@ -25,7 +25,8 @@ from laser_gs.semantics.attention import TransientQueryAttention
 from laser_gs.semantics.label import LabelField, label_ce_loss
 from laser_gs.semantics.calibration import PromptOffsets
 from laser_gs.semantics.losses import distillation_loss, segmentation_logits, text_aug_loss, text_aug_targets
-from laser_gs.settings import Settings, SettingsError, schedule
+from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range,
+                               SHARE, Settings, SettingsError, bounded, schedule)
 
 
 @dataclass
@@ -40,7 +41,7 @@ class SemanticSettings(Settings):
     """``train``: the paper's stage 2 (distillation, adapter + SCT, label volume). ``lift``: no training; the
     CLIP features of every view are averaged onto the representation with its rendering weights right after
     stage 1 (seconds; backends that support it), and rendered as they are. No label volume in that case."""
-    iters: int = 15000
+    iters: int = bounded(15000, AT_LEAST_ONE)
     """Stage 2 steps (method ``train``)."""
     joint_start: int = schedule(5000)
     """Step within stage 2 from which a backend's appearance fine-tunes with the RGB loss (tensorf; a backend
@@ -49,36 +50,36 @@ class SemanticSettings(Settings):
     sct_start: int = schedule(8000)
     """Step within stage 2 from which self-cross-training adds its cross terms (Eq. 9) and the adapter
     reads the rendered features."""
-    lr_heads: float = 1e-3
+    lr_heads: float = bounded(1e-3, POSITIVE)
     """Learning rate of the shared heads (attention, label lift, adapter) and of the semantic field's MLP."""
-    lr_decay: float = 0.1
+    lr_decay: float = bounded(0.1, Range(0, 1, lo_open=True))
     """Learning rates fall by this factor over the stage (exponentially; restarting when optimizers are
     rebuilt, as TensoRF). 1.0 keeps them constant."""
-    batch_size: int = 2048
+    batch_size: int = bounded(2048, AT_LEAST_ONE)
     """Samples per step: rays (tensorf) or Gaussians (gsplat) whose features the losses compare."""
-    embed_dim: int = 48
+    embed_dim: int = bounded(48, AT_LEAST_ONE)
     """Width E of the transient query attention (what is composited per pixel)."""
-    point_dim: int = 64
+    point_dim: int = bounded(64, AT_LEAST_ONE)
     """Width of the per-point feature that feeds the attention."""
-    code_dim: int = 16
+    code_dim: int = bounded(16, AT_LEAST_ONE)
     """Width of the label code per point (lifted to CLIP width after compositing)."""
-    w_feat: float = 1.0
+    w_feat: float = bounded(1.0, NON_NEGATIVE)
     """Weight of the feature distillation loss (Eq. 3)."""
-    w_rel: float = 0.8
+    w_rel: float = bounded(0.8, NON_NEGATIVE)
     """Weight of the label-volume cross-entropy (Eq. 20)."""
-    w_sct: float = 1.0
+    w_sct: float = bounded(1.0, NON_NEGATIVE)
     """Weight of the self-cross-training loss (Eq. 9)."""
-    w_aug: float = 0.6
+    w_aug: float = bounded(0.6, NON_NEGATIVE)
     """Weight of the text-augmentation loss (Eq. 23)."""
-    w_rgb: float = 1.0
+    w_rgb: float = bounded(1.0, NON_NEGATIVE)
     """Weight of the RGB loss during joint fine-tuning."""
-    alpha: float = 0.2
+    alpha: float = bounded(0.2, SHARE)
     """Adapter residual ratio (Eq. 8)."""
-    beta: float = 0.3
+    beta: float = bounded(0.3, SHARE)
     """SCT self ratio (Eq. 9)."""
-    gamma: float = 0.5
+    gamma: float = bounded(0.5, NON_NEGATIVE)
     """CLIP share of the label ensemble (Eq. 20)."""
-    tau: float = 0.2
+    tau: float = bounded(0.2, POSITIVE)
     """Temperature of the class probabilities."""
     use_adapter: bool = True
     """Adapter on the CLIP targets (Table 4 ablation switch)."""
@@ -88,7 +89,7 @@ class SemanticSettings(Settings):
     """Transient query attention over the point set (off: its query map alone)."""
     use_label: bool = True
     """Label volume and its cross-entropy."""
-    target_ema: float = 0.0
+    target_ema: float = bounded(0.0, Range(0, 1, hi_open=True))
     """Momentum of a slowly moving copy of the adapter that makes the distillation and label targets
     (``A(F)``) once SCT starts: 0 uses the adapter itself (the paper), 0.99 a mean teacher that follows it
     slowly, so self-generated targets cannot lock in whatever state the field has when SCT starts."""
@@ -101,11 +102,6 @@ class SemanticSettings(Settings):
     use_text_aug: bool = False
     """Text augmentation loss. Off by default: on our synthetic scene it cost 19.5 mIoU (93.1 -> 73.6,
     docs/benchmarks.md); ``laser train --text-aug`` turns it on."""
-
-    def validate(self) -> None:
-        for name in ("iters", "batch_size", "embed_dim", "point_dim", "code_dim"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"setting semantic.{name} must be at least 1, got {getattr(self, name)}")
 
 
 class SemanticHeads(nn.Module):

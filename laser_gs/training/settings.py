@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from laser_gs.settings import Settings, SettingsError
+from laser_gs.settings import AT_LEAST_ONE, NON_NEGATIVE, Settings, SettingsError, bounded
 from laser_gs.training.semantic import SemanticSettings
 
 if TYPE_CHECKING:
@@ -23,32 +23,21 @@ if TYPE_CHECKING:
 class TrainerSettings(Settings):
     """What the trainer does around the steps of every backend."""
 
-    checkpoint_every: int = 500
+    checkpoint_every: int = bounded(500, AT_LEAST_ONE)
     """Steps between checkpoints (stage ends and Ctrl-C always save one)."""
-    eval_every: int = 0
+    eval_every: int = bounded(0, NON_NEGATIVE)
     """Steps between held-out PSNR (and, in stage 2, mIoU) measurements shown in the progress bar and
     recorded in train_log.json; 0 turns them off."""
-    max_bad_steps: int = 20
+    max_bad_steps: int = bounded(20, AT_LEAST_ONE)
     """Consecutive non-finite steps that stop training (the last good state is checkpointed)."""
-
-    def validate(self) -> None:
-        for name in ("checkpoint_every", "max_bad_steps"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"setting trainer.{name} must be at least 1, got {getattr(self, name)}")
-        if self.eval_every < 0:
-            raise SettingsError(f"setting trainer.eval_every must be >= 0, got {self.eval_every}")
 
 
 @dataclass
 class ReconstructionSettings(Settings):
     """Base of every backend's settings: stage 1 (reconstruction) length; backends add their own fields."""
 
-    iters: int = 30000
+    iters: int = bounded(30000, AT_LEAST_ONE)
     """Stage 1 (reconstruction) steps."""
-
-    def validate(self) -> None:
-        if self.iters < 1:
-            raise SettingsError(f"setting iters must be at least 1, got {self.iters}")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from laser_gs.settings import SettingsError, schedule
+from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, SHARE, SettingsError, bounded, schedule)
 from laser_gs.training.semantic import SemanticSettings
 from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSettings
 
@@ -14,7 +14,7 @@ from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSe
 class GsplatSettings(ReconstructionSettings):
     """3D Gaussians: stage 1 (photometric fit with gsplat's densification) and the stage 2 semantic field."""
 
-    init_points: int = 100_000
+    init_points: int = bounded(100_000, AT_LEAST_ONE)
     """Gaussians at the start."""
     init_from: Literal["auto", "sparse", "random"] = "auto"
     """Where the first Gaussians sit; the rest of ``init_points`` is drawn at random (camera frusta for
@@ -24,7 +24,7 @@ class GsplatSettings(ReconstructionSettings):
     scenes, whose random start fills a box that is mostly empty; forward-facing scenes without points start
     at random, because there triangulated points gave +0.35 dB but a less reliable trained stage 2 (outcome
     scene, three seeds: 69.8 +- 9.6 mIoU against 78.0 +- 2.3; docs/benchmarks.md). ``random``: no points."""
-    init_content_share: float = 0.8
+    init_content_share: float = bounded(0.8, SHARE)
     """360° scenes started from sparse points: this share of the random rest of ``init_points`` is drawn in the
     box around the points (their 2-98 % range, widened by a quarter) instead of the whole scene box, which
     for an open floor or sky is mostly empty."""
@@ -32,33 +32,33 @@ class GsplatSettings(ReconstructionSettings):
     """360° scenes whose box reaches far beyond the cameras (an open floor, a sky; ``laser inspect`` says):
     ``auto`` seeds ``background_share`` of the Gaussians on a sphere for what lies far away, and the stage 2
     semantic field reads contracted positions (mip-NeRF 360), so the far floor does not stretch its grid."""
-    background_share: float = 0.1
+    background_share: float = bounded(0.1, Range(0, 1, hi_open=True))
     """Unbounded scenes: share of ``init_points`` on the background sphere."""
-    background_radius: float = 10.0
+    background_radius: float = bounded(10.0, Range(1, lo_open=True))
     """Unbounded scenes: the background sphere's radius, in radii of the ball around the cameras."""
-    max_gaussians: int = 0
+    max_gaussians: int = bounded(0, Range(0, 1e9))
     """Cap on the number of Gaussians (densification beyond it prunes the least opaque); 0 = no cap."""
-    init_max_pixels: float = 1.5
+    init_max_pixels: float = bounded(1.5, POSITIVE)
     """Cap on the initial scale, in pixels at the nearest camera."""
-    sh_degree: int = 3
+    sh_degree: int = bounded(3, Range(0, 3))
     """Spherical-harmonics degree of the colours."""
     sh_degree_every: int = schedule(1000, minimum=1)
     """One more SH band every this many steps (3DGS)."""
-    ssim_lambda: float = 0.2
+    ssim_lambda: float = bounded(0.2, SHARE)
     """Weight of D-SSIM in the photometric loss (the rest is L1)."""
-    lr_means: float = 1.6e-4
+    lr_means: float = bounded(1.6e-4, POSITIVE)
     """Learning rate of the centres, times the scene scale."""
-    lr_means_final: float = 0.01
+    lr_means_final: float = bounded(0.01, Range(0, 1, lo_open=True))
     """The centres' learning rate decays exponentially to this fraction over stage 1."""
-    lr_scales: float = 5e-3
+    lr_scales: float = bounded(5e-3, POSITIVE)
     """Learning rate of the log-scales."""
-    lr_quats: float = 1e-3
+    lr_quats: float = bounded(1e-3, POSITIVE)
     """Learning rate of the rotations."""
-    lr_opacities: float = 5e-2
+    lr_opacities: float = bounded(5e-2, POSITIVE)
     """Learning rate of the opacity logits."""
-    lr_sh0: float = 2.5e-3
+    lr_sh0: float = bounded(2.5e-3, POSITIVE)
     """Learning rate of the base colour."""
-    lr_shN: float = 2.5e-3 / 20
+    lr_shN: float = bounded(2.5e-3 / 20, POSITIVE)
     """Learning rate of the view-dependent SH coefficients."""
     refine_start: int = schedule(500, minimum=1)
     """First step of densification and pruning (gsplat's DefaultStrategy)."""
@@ -68,31 +68,31 @@ class GsplatSettings(ReconstructionSettings):
     """Steps between densification rounds."""
     reset_every: int = schedule(3000, minimum=1)
     """Steps between opacity resets."""
-    grow_grad2d: float = 0.0002
+    grow_grad2d: float = bounded(0.0002, POSITIVE)
     """Screen-space gradient above which a Gaussian is cloned or split."""
-    prune_opa: float = 0.005
+    prune_opa: float = bounded(0.005, Range(0, 1, hi_open=True))
     """Refinement prunes Gaussians less opaque than this."""
     coarse_until: int = schedule(0)
     """Stage 1 steps before this one render at half resolution (CPU preset)."""
-    semantic_voxels: int = 96 ** 3
+    semantic_voxels: int = bounded(96 ** 3, AT_LEAST_ONE)
     """Cells of the stage 2 semantic field's grids (a VM field over the Gaussians' box, as tensorf's)."""
-    semantic_comps: tuple[int, int, int] = (16, 8, 8)
+    semantic_comps: tuple[int, int, int] = bounded((16, 8, 8), AT_LEAST_ONE)
     """VM components of the semantic field's position volume."""
-    label_comps: tuple[int, int, int] = (8, 4, 4)
+    label_comps: tuple[int, int, int] = bounded((8, 4, 4), AT_LEAST_ONE)
     """VM components of the semantic field's label volume."""
-    field_width: int = 64
+    field_width: int = bounded(64, AT_LEAST_ONE)
     """Hidden width of the semantic field's MLP."""
     semantic_pool: Literal["all", "batch"] = "batch"
     """Stage 2 steps evaluate the field and the transient attention on the ``batch`` of Gaussians drawn for the
     step (as tensorf pools over its ray batch), or on ``all`` Gaussians (as when rendering). Default scene,
     three seeds: batch 92.6 / 89.5 / 89.5 mIoU and 1.5x faster, all 91.2 / 84.6 (docs/benchmarks.md)."""
-    appearance_scale: float = 1.0
+    appearance_scale: float = bounded(1.0, NON_NEGATIVE)
     """Weight of a Gaussian's appearance (colour and SH) in the field's input, beside its position's VM
     features; 0 reads position only."""
-    lift_scale: float = 0.5
+    lift_scale: float = bounded(0.5, Range(0, 1, lo_open=True))
     """Stage 2 lifts the CLIP features of every training view, rendered at this fraction of the resolution,
     onto the Gaussians (CLIP's token grid is coarse)."""
-    lift_dims: int = 64
+    lift_dims: int = bounded(64, NON_NEGATIVE)
     """Lifting works on the features projected on their strongest ``lift_dims`` directions (all views' tokens,
     SVD): the cost of a view is linear in its channels, and the rest carries little (0: all ``D``)."""
     fuse_lift: bool = True
@@ -101,9 +101,9 @@ class GsplatSettings(ReconstructionSettings):
     stage 2 sometimes merges or loses objects the lift keeps, and the lift merges objects the training
     separates: over 8 generated scenes, calibrated, 71.4 +- 17.2 trained, 75.0 +- 15.9 lift, 77.7 +- 16.8
     fused (per scene -1.4 to +16.0 over trained; docs/benchmarks.md)."""
-    lr_field_grid: float = 1e-2
+    lr_field_grid: float = bounded(1e-2, POSITIVE)
     """Learning rate of the semantic field's grids."""
-    lr_field_net: float = 1e-2
+    lr_field_net: float = bounded(1e-2, POSITIVE)
     """Learning rate of the semantic field's MLP and label basis."""
 
     def validate(self) -> None:
@@ -111,15 +111,6 @@ class GsplatSettings(ReconstructionSettings):
         if self.refine_stop <= self.refine_start:
             raise SettingsError(f"setting gsplat.refine_stop ({self.refine_stop}) must be after refine_start "
                                 f"({self.refine_start})")
-        if not 0.0 <= self.background_share < 1.0:
-            raise SettingsError(f"setting gsplat.background_share ({self.background_share}) is a share: give a value "
-                                "from 0 to below 1")
-        if self.background_radius <= 1.0:
-            raise SettingsError(f"setting gsplat.background_radius ({self.background_radius}) must be above 1 (it is "
-                                "in radii of the ball around the cameras)")
-        if not 0.0 <= self.init_content_share <= 1.0:
-            raise SettingsError(f"setting gsplat.init_content_share ({self.init_content_share}) is a share: "
-                                "give a value from 0 to 1")
 
     def scaled(self, old: int, new: int) -> "GsplatSettings":
         out = super().scaled(old, new)

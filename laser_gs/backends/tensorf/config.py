@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from laser_gs.settings import SettingsError, schedule
+from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, SettingsError, bounded, schedule)
 from laser_gs.training.semantic import SemanticSettings
 from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSettings
 
@@ -21,70 +21,64 @@ from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSe
 class TensoRFSettings(ReconstructionSettings):
     """The TensoRF field and its stage 1; stage 2 reads ``semantic`` settings plus the joint learning rates here."""
 
-    batch_rays: int = 4096
+    batch_rays: int = bounded(4096, AT_LEAST_ONE)
     """Rays per stage 1 step."""
     unbounded: Literal["auto", "box"] = "auto"
     """360° scenes whose box reaches far beyond the cameras (an open floor, a sky): ``auto`` contracts space
     beyond a ball around the rig (mip-NeRF 360; the grids then span the contracted ball), ``box`` keeps a
     plain grid over the whole box. Forward-facing scenes always use NDC, object captures their box."""
-    contract_radius_scale: float = 1.0
+    contract_radius_scale: float = bounded(1.0, POSITIVE)
     """Radius of the ball kept linear, as a multiple of the farthest camera's distance from the rig's centre."""
-    voxels_init: int = 128 ** 3
+    voxels_init: int = bounded(128 ** 3, AT_LEAST_ONE)
     """Voxels of the grids at the start."""
-    voxels_final: int = 640 ** 3
+    voxels_final: int = bounded(640 ** 3, AT_LEAST_ONE)
     """Voxels after the last upsampling (log-linear steps in between)."""
     upsample_at: tuple[int, ...] = schedule((2000, 3000, 4000, 5500), "steps")
     """Stage 1 steps at which the grids are upsampled (optimizers restart)."""
     occupancy_at: tuple[int, ...] = schedule((2000, 4000), "steps")
     """Stage 1 steps at which the occupancy grid (alpha mask) is recomputed."""
-    density_comps: tuple[int, int, int] = (16, 4, 4)
+    density_comps: tuple[int, int, int] = bounded((16, 4, 4), AT_LEAST_ONE)
     """VM components of the density volume (also the label volume's)."""
-    app_comps: tuple[int, int, int] = (48, 12, 12)
+    app_comps: tuple[int, int, int] = bounded((48, 12, 12), AT_LEAST_ONE)
     """VM components of the appearance volume."""
-    semantic_comps: tuple[int, int, int] = (16, 8, 8)
+    semantic_comps: tuple[int, int, int] = bounded((16, 8, 8), AT_LEAST_ONE)
     """VM components of the stage 2 semantic volume (ours, see docs/method.md)."""
-    app_dim: int = 27
+    app_dim: int = bounded(27, AT_LEAST_ONE)
     """Width of the appearance feature."""
-    mlp_width: int = 128
+    mlp_width: int = bounded(128, AT_LEAST_ONE)
     """Hidden width of the RGB and feature MLPs."""
-    step_ratio: float = 0.5
+    step_ratio: float = bounded(0.5, POSITIVE)
     """Sample spacing in voxels (box scenes)."""
-    ndc_samples: int = 128
+    ndc_samples: int = bounded(128, AT_LEAST_ONE)
     """Samples per ray in NDC (forward-facing scenes)."""
-    max_samples: int = 1024
+    max_samples: int = bounded(1024, AT_LEAST_ONE)
     """Cap on samples per ray (box scenes)."""
-    lr_grid: float = 0.02
+    lr_grid: float = bounded(0.02, POSITIVE)
     """Learning rate of the grids."""
-    lr_net: float = 1e-3
+    lr_net: float = bounded(1e-3, POSITIVE)
     """Learning rate of the appearance basis and RGB MLP."""
-    lr_decay: float = 0.1
+    lr_decay: float = bounded(0.1, Range(0, 1, lo_open=True))
     """Stage 1 learning rates fall by this factor over the stage (restarting at each upsampling)."""
-    tv_density: float = 1.0
+    tv_density: float = bounded(1.0, NON_NEGATIVE)
     """Total-variation weight of the density (forward-facing scenes; times 1e-2 inside, as TensoRF)."""
-    tv_app: float = 1.0
+    tv_app: float = bounded(1.0, NON_NEGATIVE)
     """Total-variation weight of the appearance (forward-facing scenes)."""
-    l1_density: float = 8e-5
+    l1_density: float = bounded(8e-5, NON_NEGATIVE)
     """L1 weight of the density (box scenes)."""
-    distance_scale: float = 25.0
+    distance_scale: float = bounded(25.0, POSITIVE)
     """Density scale in alpha compositing."""
-    weight_threshold: float = 1e-4
+    weight_threshold: float = bounded(1e-4, Range(0, 1))
     """Samples with a smaller compositing weight are skipped."""
-    occupancy_threshold: float = 1e-4
+    occupancy_threshold: float = bounded(1e-4, Range(0, 1))
     """Alpha below which an occupancy cell is empty."""
-    lr_app_joint: float = 5e-3
+    lr_app_joint: float = bounded(5e-3, NON_NEGATIVE)
     """Learning rate of the appearance grids in phase ``joint`` (stage 2 after ``semantic.joint_start``)."""
-    lr_net_joint: float = 5e-5
+    lr_net_joint: float = bounded(5e-5, NON_NEGATIVE)
     """Learning rate of the appearance basis and RGB MLP in phase ``joint``."""
-    lift_voxels: int = 64 ** 3
+    lift_voxels: int = bounded(64 ** 3, AT_LEAST_ONE)
     """Cells of the grid the CLIP features are lifted into (``semantic.method = "lift"``)."""
-    lift_scale: float = 0.5
+    lift_scale: float = bounded(0.5, Range(0, 1, lo_open=True))
     """The lift marches every training view at this fraction of its resolution."""
-
-    def validate(self) -> None:
-        super().validate()
-        if self.contract_radius_scale <= 0:
-            raise SettingsError(f"setting tensorf.contract_radius_scale ({self.contract_radius_scale}) must be "
-                                "positive (1 puts the farthest camera on the kept ball's surface)")
 
 
 def _default() -> Preset:
