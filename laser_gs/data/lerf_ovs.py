@@ -75,6 +75,9 @@ def polygon_mask(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _polygons(segmentation, path: Path, category: str) -> list[np.ndarray]:
     """One or several polygons: ``[[x, y], ...]``, ``[[[x, y], ...], ...]`` or COCO's flat ``[x, y, x, y, ...]``."""
     arr = segmentation
+    if not isinstance(arr, list) or not arr:
+        raise SceneError(f"object {category!r}: 'segmentation' must be a non-empty list of polygons ([x, y] "
+                         f"points), got {type(arr).__name__ if arr is not None else 'nothing'}", path)
     try:
         if arr and isinstance(arr[0], (int, float)):
             polys = [np.asarray(arr, dtype=np.float64).reshape(-1, 2)]
@@ -101,10 +104,14 @@ def read_frame(path: Path, image_index: dict[str, int], size: tuple[int, int]) -
     objects = data.get("objects") if isinstance(data, dict) else None
     if not isinstance(info, dict) or not isinstance(objects, list):
         raise SceneError("not a LERF-OVS label: expected {'info': {...}, 'objects': [...]}", path)
-    try:
-        w0, h0 = int(info["width"]), int(info["height"])
-    except (KeyError, TypeError, ValueError):
-        raise SceneError("info needs integer 'width' and 'height'", path) from None
+    w0, h0 = info.get("width"), info.get("height")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() and v > 0
+               for v in (w0, h0)):
+        raise SceneError(f"info needs positive integer 'width' and 'height' (got {w0!r} x {h0!r})", path)
+    w0, h0 = int(w0), int(h0)
+    if not objects:
+        raise SceneError("the frame lists no objects: there is nothing to score in it", path,
+                         "remove the file or add its objects")
     stem = Path(str(info.get("name") or Path(path).stem)).stem
     if stem not in image_index:
         stem = Path(path).stem
@@ -112,6 +119,9 @@ def read_frame(path: Path, image_index: dict[str, int], size: tuple[int, int]) -
         raise SceneError(f"frame {info.get('name', stem)!r} is not an image of the scene", path,
                          "name the JSON (or its info.name) after an image file of the scene")
     W, H = size
+    if abs((w0 / h0) / (W / H) - 1) > 0.02:  # a downscaled scene keeps the aspect; another camera does not
+        raise SceneError(f"labels are for a {w0}x{h0} image, but the scene's images are {W}x{H} (another aspect "
+                         "ratio): these labels belong to other images", path)
     sx, sy = W / w0, H / h0
     masks: dict[str, np.ndarray] = {}
     boxes: dict[str, list[list[float]]] = {}
@@ -135,6 +145,9 @@ def read_frame(path: Path, image_index: dict[str, int], size: tuple[int, int]) -
                 b = np.asarray(obj["bbox"], dtype=np.float64).reshape(4)
             except (TypeError, ValueError):
                 raise SceneError(f"object {cat!r}: 'bbox' is not [x1, y1, x2, y2]", path) from None
+            if not np.isfinite(b).all() or b[2] < b[0] or b[3] < b[1]:
+                raise SceneError(f"object {cat!r}: 'bbox' {obj['bbox']!r} is not finite [x1, y1, x2, y2] with "
+                                 "x1 <= x2 and y1 <= y2", path)
         else:  # no box: the polygons' extent
             allp = np.concatenate(polys)
             b = np.array([allp[:, 0].min(), allp[:, 1].min(), allp[:, 0].max(), allp[:, 1].max()])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"{path}: checksum mismatch, the file is truncated or corrupted; {DAMAGED_NEXT_STEP}")
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise CheckpointError(f"{path}: cannot decode checkpoint ({type(exc).__name__}: {exc})") from None
+    except pickle.UnpicklingError:  # objects beyond tensors and plain values: never unpickled (it can run code)
+        raise CheckpointError(f"{path}: not a laser_gs checkpoint: it holds objects other than tensors and plain "
+                              "values, which laser_gs never loads (unpickling them could run code); "
+                              f"{DAMAGED_NEXT_STEP}") from None
+    except Exception as exc:  # noqa: BLE001 - any other decoding failure means an unusable file
+        first = (str(exc).strip().splitlines() or [""])[0][:200]  # not torch's multi-line advice
+        raise CheckpointError(f"{path}: cannot decode checkpoint ({type(exc).__name__}: {first}); "
+                              f"{DAMAGED_NEXT_STEP}") from None
 
 
 def step_path(run_dir: Path, step: int) -> Path:
