@@ -243,3 +243,47 @@ def Image_save(img: np.ndarray, path) -> None:
     from PIL import Image
 
     Image.fromarray(img).save(path)
+
+
+WS_PROBE = """(url) => new Promise(resolve => {
+    const ws = new WebSocket(url, ['viser-v1']);
+    ws.onopen = () => { ws.close(); resolve('open'); };
+    ws.onerror = () => resolve('refused');
+    setTimeout(() => resolve('timeout'), 10000);
+})"""
+
+
+def test_a_page_of_another_site_cannot_connect_and_html_in_names_stays_text(generated, tmp_path):
+    """A class named like markup shows as that text, and runs nothing; a page served from another origin (another
+    local port) cannot open the viewer's WebSocket, while the viewer's own page can."""
+    import http.server
+    import threading
+    from functools import partial
+
+    from playwright.sync_api import sync_playwright
+
+    from laser_gs.viewer_server import serve
+
+    points, classes, text = _points(generated, True)
+    evil = "<img src=x onerror=\"document.title='pwned'\">"
+    classes = [evil] + classes[1:]
+    server = serve(ViewerModel(points, classes, text), generated[1].cameras, tmp_path, port=free_port())
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<html><body>another site</body></html>")
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
+                                                                      directory=str(tmp_path / "site")))
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    ws_url = f"ws://127.0.0.1:{server.server.get_port()}"
+    try:
+        with sync_playwright() as p:
+            browser, page, _ = _open(p, server, VIEW)
+            assert evil in page.inner_text("body"), "the class name is shown as text"
+            assert page.locator('img[src="x"]').count() == 0 and page.title() != "pwned"
+            assert page.evaluate(WS_PROBE, ws_url) == "open"  # the viewer's own page
+            foreign = browser.new_page()
+            foreign.goto(f"http://127.0.0.1:{other.server_address[1]}/index.html")
+            assert foreign.evaluate(WS_PROBE, ws_url) == "refused"
+            browser.close()
+    finally:
+        other.shutdown()
+        server.stop()
