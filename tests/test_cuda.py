@@ -56,7 +56,8 @@ def test_gsplat_densification_runs(generated, tmp_path, device):
     steps 5-50 of an 800-step preset squeezed into 60 never refined (the first GPU check caught it)."""
     scene, backend = fit("gsplat", generated[0], tmp_path / "run", 60, features=False, preset="fast",
                          overrides=["gsplat.iters=60", "gsplat.coarse_until=20", "gsplat.refine_start=5",
-                                    "gsplat.refine_every=10", "gsplat.refine_stop=50", "gsplat.init_points=3000"],
+                                    "gsplat.refine_every=10", "gsplat.refine_stop=50", "gsplat.init_points=3000",
+                                    "gsplat.max_gaussians=8000"],
                          device=device)
     assert backend.params["means"].device.type == device
     assert backend.params["means"].shape[0] > 3000 * 1.5  # densified (pruning alone would shrink it)

@@ -74,9 +74,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:  # objects beyond tensors and plain values: never unpickled (it can run code)
-        raise CheckpointError(f"{path}: not a laser_gs checkpoint: it holds objects other than tensors and plain "
-                              "values, which laser_gs never loads (unpickling them could run code); "
-                              f"{DAMAGED_NEXT_STEP}") from None
+        raise CheckpointError(f"{path}: cannot decode checkpoint: not a laser_gs checkpoint (it holds objects other "
+                              "than tensors and plain values, which laser_gs never loads: unpickling them could run "
+                              f"code); {DAMAGED_NEXT_STEP}") from None
     except Exception as exc:  # noqa: BLE001 - any other decoding failure means an unusable file
         first = (str(exc).strip().splitlines() or [""])[0][:200]  # not torch's multi-line advice
         raise CheckpointError(f"{path}: cannot decode checkpoint ({type(exc).__name__}: {first}); "
