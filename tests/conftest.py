@@ -117,7 +117,7 @@ def outcome_runs(tmp_path_factory) -> dict[str, Path]:
     procs = {b: subprocess.Popen(laser + ["train", "--backend", b, "--scene", str(scene), "--out", str(root / b),
                                           "--iters", str(OUTCOME_ITERS[b])], env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True) for b in OUTCOME_ITERS}
-    for b, p in procs.items():
+    for p in procs.values():
         _, err = p.communicate(timeout=1200)
         assert p.returncode == 0, err[-2000:]
     runs = {}
@@ -126,7 +126,7 @@ def outcome_runs(tmp_path_factory) -> dict[str, Path]:
         subprocess.run(laser + ["train", "--from", str(root / b), "--out", str(lift), "--set", "semantic.method=lift"],
                        check=True, env=env, capture_output=True)
         runs[b], runs[f"{b}-lift"] = root / b, lift
-    for name, run in runs.items():
+    for run in runs.values():
         subprocess.run(laser + ["eval", str(run), "--json", str(run / "eval.json"), "--no-timing"], check=True, env=env,
                        capture_output=True)
     runs["scene"] = scene

@@ -81,10 +81,10 @@ class VMVolume(nn.Module):
     def tv_loss(self) -> Tensor:
         """Total variation of the planes and lines (mean squared neighbour difference)."""
         loss = self.planes[0].new_zeros(())
-        for p, l in zip(self.planes, self.lines):
+        for p, line in zip(self.planes, self.lines):
             loss = loss + (p[..., 1:, :] - p[..., :-1, :]).pow(2).mean() + (p[..., 1:] - p[..., :-1]).pow(2).mean()
-            loss = loss + 1e-3 * (l[..., 1:, :] - l[..., :-1, :]).pow(2).mean()
+            loss = loss + 1e-3 * (line[..., 1:, :] - line[..., :-1, :]).pow(2).mean()
         return loss
 
     def l1_loss(self) -> Tensor:
-        return sum(p.abs().mean() + l.abs().mean() for p, l in zip(self.planes, self.lines))
+        return sum(p.abs().mean() + line.abs().mean() for p, line in zip(self.planes, self.lines))

@@ -119,9 +119,10 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
     bad_in_row = 0
     last_losses: dict[str, float] = {}
     extra: dict[str, float] = {}
-    with _deferred_sigint() as sigint, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  TextColumn("{task.fields[info]}"), console=console, transient=False) as bar:
+    with _deferred_sigint() as sigint, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                                console=console, transient=False) as bar:
         for stage in stages:
             if start_step >= stage.end:
                 continue
