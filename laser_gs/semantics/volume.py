@@ -74,10 +74,6 @@ class VMVolume(nn.Module):
             self.lines[i] = nn.Parameter(F.interpolate(self.lines[i].data, size=(resolution[VEC_MODE[i]], 1),
                                                        mode="bilinear", align_corners=True))
 
-    def resize_to(self, resolution: list[int]) -> None:
-        """Match a checkpoint's shapes before ``load_state_dict`` (values are overwritten)."""
-        self.upsample(resolution)
-
     def tv_loss(self) -> Tensor:
         """Total variation of the planes and lines (mean squared neighbour difference)."""
         loss = self.planes[0].new_zeros(())

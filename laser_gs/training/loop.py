@@ -182,10 +182,6 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
     return log
 
 
-def finite(*values: float) -> bool:
-    return all(math.isfinite(v) for v in values)
-
-
 def all_finite(tensors: Iterable[torch.Tensor]) -> bool:
     """True when every tensor holds only finite values (the ``state_ok`` check of :func:`run_stages`)."""
     return all(bool(torch.isfinite(t).all()) for t in tensors)
