@@ -10,7 +10,6 @@ skipping of non-finite steps (stopping after too many in a row).
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
