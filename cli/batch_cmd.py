@@ -76,7 +76,8 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
         try:
             results = execute(plan, out_dir, address, cpus_per_run, gpus_per_run, max_parallel, use_ray, update)
         except KeyboardInterrupt:
-            raise LaserError("batch interrupted; finished runs are kept, run the same command again to continue")
+            raise LaserError("batch interrupted; finished runs are kept, run the same command again to "
+                             "continue") from None
     table = Table(title=f"laser batch: {len(results)} runs in {time.perf_counter() - t0:.0f} s")
     for col in SUMMARY_HEADER:
         table.add_column(col, justify="left" if col in ("method", "worst") else "right")

@@ -51,7 +51,8 @@ def extract(scene_dir: str, mode: str, clip_weights: Path | None, out: Path | No
     Example:
       laser features extract --scene my_3dovs_scene --downscale 8 --clip-weights ViT-B-16.pt
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from laser_gs.atomic import check_writable
     from laser_gs.data import load_scene

@@ -24,8 +24,8 @@ from laser_gs.choices import DEFAULT_HEAD, HEADS
                    "synthetic scene, docs/benchmarks.md).")
 @clip_weights_option
 @render_options
-def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, head: str, clip_weights: Path | None, device: str,
-                max_memory_gb: float | None) -> None:
+def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, head: str, clip_weights: Path | None,
+                device: str, max_memory_gb: float | None) -> None:
     """Segment views of a trained run with any text prompts.
 
     Per view: NAME_labels.png (class colours), NAME_labels.npy (indices into the prompts), NAME_overlay.png

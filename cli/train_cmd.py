@@ -10,10 +10,14 @@ from laser_gs_cli.options import scene_load_options
 
 
 @click.command("train")
-@click.option("--backend", required=True, help="3D representation to train: tensorf or gsplat (or an installed "
-                                                "plugin; `laser config show` lists them).")
-@click.option("--scene", "scene_dir", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Scene folder (LLFF, 3D-OVS or Blender).")
+@click.option("--backend", default=None, help="3D representation to train: tensorf or gsplat (or an installed "
+                                              "plugin; `laser config show` lists them). Required unless --from.")
+@click.option("--scene", "scene_dir", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Scene folder (LLFF, 3D-OVS or Blender). Required unless --from.")
+@click.option("--from", "base_run", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Start from this finished run's stage 1 (no reconstruction again): new classes, features or "
+                   "semantic settings on its scene. Backend, scene, preset, --iters, seed and stage 1 settings "
+                   "default to the base run's.")
 @click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run folder for config.json, checkpoints and results.")
 @click.option("--features", type=click.Choice(["clip", "precomputed", "none"]), default="precomputed",
@@ -44,7 +48,8 @@ from laser_gs_cli.options import scene_load_options
               help="Turn on the paper's text augmentation loss (off by default: it lowered mIoU on our synthetic "
                    "scene, see docs/benchmarks.md). Same as --set semantic.use_text_aug=true.")
 @scene_load_options
-def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_dir: Path | None, preset: str,
+def train(backend: str | None, scene_dir: str | None, base_run: Path | None, run_dir: Path, features: str,
+          features_dir: Path | None, preset: str,
           iters: int | None, overrides: tuple[str, ...], seed: int, clip_weights: Path | None, clip_mode: str,
           device: str, resume: bool, checkpoint_every: int | None, text_aug: bool, downscale: int | None,
           holdout: int | None, background: str) -> None:
@@ -54,10 +59,28 @@ def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_d
     Example:
       laser train --backend tensorf --scene demo_scene --out runs/demo --preset fast
       laser train --backend gsplat --scene demo_scene --out runs/g --set semantic.beta=0.5
+      laser train --from runs/g --out runs/g_lift --set semantic.method=lift
     """
     from laser_gs.backends.registry import MODEL_FILE
-    from laser_gs.run import RunConfig
+    from laser_gs.errors import LaserError
+    from laser_gs.run import RunConfig, read_run_config
     from laser_gs.train import train_run
+
+    if base_run is not None:  # what decides stage 1 comes from the base run unless given here
+        base = read_run_config(base_run)
+        given = click.get_current_context().get_parameter_source
+        backend = backend or base.backend
+        scene_dir = scene_dir or base.scene
+        current = {"preset": preset, "seed": seed, "downscale": downscale, "holdout": holdout,
+                   "background": background}
+        picked = {k: getattr(base, k) if given(k) == click.core.ParameterSource.DEFAULT else v
+                  for k, v in current.items()}
+        preset, seed, downscale, holdout, background = (picked[k] for k in current)
+        iters = iters if iters is not None else base.iters
+        # the base run's own settings of stage 1 (``--set BACKEND.x=...``) carry over; later ones win
+        overrides = tuple(o for o in base.overrides if o.startswith(f"{base.backend}.")) + tuple(overrides)
+    if backend is None or scene_dir is None:
+        raise LaserError("give --backend and --scene (or --from BASE_RUN to start from a finished run's stage 1)")
 
     sets = list(overrides) + ([f"trainer.checkpoint_every={checkpoint_every}"] if checkpoint_every else []) \
         + (["semantic.use_text_aug=true"] if text_aug else [])
@@ -66,5 +89,5 @@ def train(backend: str, scene_dir: str, run_dir: Path, features: str, features_d
                        clip_weights=str(clip_weights) if clip_weights else None, clip_mode=clip_mode, preset=preset,
                        iters=iters, overrides=sets, seed=seed, device=device, downscale=downscale, holdout=holdout,
                        background=background)
-    train_run(config, run_dir, resume=resume)
+    train_run(config, run_dir, resume=resume, base=base_run)
     click.echo(f"Saved {run_dir / MODEL_FILE}; evaluate with: laser eval {run_dir}")

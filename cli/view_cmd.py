@@ -59,7 +59,8 @@ def view_cmd(run_dir: Path, port: int, host: str, allow_origins: tuple[str, ...]
         config, backend, scene = open_run(run_dir, device)
         model = load_model(backend, with_clip_weights(config, clip_weights), scene, max_points)
     viewer = serve(model, scene.cameras, run_dir, host, port, point_size, allow_origins)
-    click.echo(f"Viewing {run_dir} ({len(model.points):,} {'Gaussians' if model.points.gaussians is not None else 'points'}) "
+    kind = "Gaussians" if model.points.gaussians is not None else "points"
+    click.echo(f"Viewing {run_dir} ({len(model.points):,} {kind}) "
                f"at {viewer.url}  (Ctrl-C to stop)")
     try:
         while True:

@@ -33,7 +33,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -197,19 +196,15 @@ def run_task(spec: dict[str, Any], out: str, threads: int) -> dict[str, Any]:
         if not finished(run):
             run.mkdir(parents=True, exist_ok=True)
             log = run / "batch.log"
-            if s.base is not None and not (run / "config.json").is_file():  # continue the base run's stage 1
-                base = Path(out) / s.base
-                if not (base / "checkpoints" / "reconstruct_end.ckpt").is_file():
-                    raise LaserError(f"its base run {s.base} has no stage 1 checkpoint")
-                step = json.loads((base / "train_log.json").read_text())["settings"][s.backend]["iters"]
-                (run / "checkpoints").mkdir(exist_ok=True)
-                shutil.copy(base / "checkpoints" / "reconstruct_end.ckpt", run / "checkpoints" / f"step_{step:08d}.ckpt")
-                shutil.copy(base / "config.json", run / "config.json")
             train = ["train", "--backend", s.backend, "--scene", s.scene, "--out", str(run), "--preset", s.preset,
                      "--seed", str(s.seed), "--features", s.features] + [x for o in s.overrides for x in ("--set", o)]
             if s.iters:
                 train += ["--iters", str(s.iters)]
-            _laser(train + (["--resume"] if (run / "config.json").is_file() else []), threads, log)
+            if (run / "config.json").is_file():
+                train += ["--resume"]
+            elif s.base is not None:  # a variant on its base run's stage 1
+                train += ["--from", str(Path(out) / s.base)]
+            _laser(train, threads, log)
             _laser(["eval", str(run), "--json", str(run / "eval.json"), "--no-timing"], threads, log)
             if s.export:
                 _laser(["export", str(run), "--ply", str(run / "scene.ply")], threads, log)

@@ -22,11 +22,6 @@ def set_memory_limit(gigabytes: float | None) -> None:
     _limit_bytes = None if gigabytes is None else int(gigabytes * 2 ** 30)
 
 
-def memory_limit() -> int | None:
-    """The cap in bytes, or None."""
-    return _limit_bytes
-
-
 def fit_chunk(default: int, bytes_per_item: int, minimum: int = 1) -> int:
     """``default`` items, or fewer so that ``items * bytes_per_item`` stays within half the cap.
 

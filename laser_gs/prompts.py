@@ -53,7 +53,8 @@ def prompt_embeddings(backend: Backend, config: RunConfig, prompts: list[str] | 
         return list(backend.classes), backend.text
     known = {prompt_key(c): i for i, c in enumerate(backend.classes)}
     if backend.text is not None and all(prompt_key(p) in known for p in prompts):
-        return [backend.classes[known[prompt_key(p)]] for p in prompts], backend.text[[known[prompt_key(p)] for p in prompts]]
+        rows = [known[prompt_key(p)] for p in prompts]
+        return [backend.classes[i] for i in rows], backend.text[rows]
     classes = ", ".join(backend.classes)
     if clip_loader is None:
         from laser_gs.features.dense_clip import load_clip

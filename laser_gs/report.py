@@ -58,9 +58,6 @@ class Report:
     def heading(self, text: str) -> None:
         self.parts.append(f"<h2>{html.escape(text)}</h2>")
 
-    def note(self, text: str) -> None:
-        self.parts.append(f"<p>{html.escape(text)}</p>")
-
     def table(self, header: list[str], rows: list[list[Any]]) -> None:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows)

@@ -47,6 +47,7 @@ class RunConfig:
     holdout: int | None = None
     background: str = "white"
     settings: dict[str, Any] = field(default_factory=dict)
+    base_run: str | None = None  # ``laser train --from``: the run whose stage 1 this one started from
     laser_gs_version: str = __version__
     run_format: int = RUN_FORMAT_VERSION
 

@@ -3,7 +3,7 @@
     python scripts/ablation.py [--scene DIR] [--backends tensorf gsplat] [--out runs/ablation] [--quick]
 
 Stage 1 (reconstruction) is trained once per backend; every variant starts stage 2 from its
-``checkpoints/reconstruct_end.ckpt``, so rows differ only in the semantic modules:
+stage 1 (``train_run(..., base=...)``, as ``laser train --from``), so rows differ only in the semantic modules:
 base distillation, + adapter, + SCT, + transient query attention, + label volume, + text
 augmentation (= the full method). Scores are the 3D-OVS mIoU / accuracy of the rendered feature
 head and of the label head on the annotated views. ``--sweeps`` adds the paper's Tables 5, 6 and 8
@@ -42,9 +42,8 @@ def run_variant(base: Path, out: Path, options: dict) -> dict:
     """Stage 2 of ``base`` again with other semantic settings; returns the eval scores."""
     from laser_gs.backends.registry import get_backend
     from laser_gs.evaluation import evaluate_run
-    from laser_gs.run import CONFIG_FILE, read_run_config
+    from laser_gs.run import read_run_config
     from laser_gs.train import load_run_inputs, train_run
-    from laser_gs.training.checkpoint import STAGE1_FILE, load_checkpoint, step_path
     from laser_gs.training.loop import make_console
 
     config = read_run_config(base)
@@ -53,13 +52,9 @@ def run_variant(base: Path, out: Path, options: dict) -> dict:
     if _finished_with(out, config.overrides):  # a rerun (e.g. after an interruption) scores finished variants again
         backend = get_backend(config.backend).load(out / "model.ckpt")
         return _scores(evaluate_run(backend, scene, None, backend.text, timing=False))
-    shutil.rmtree(out, ignore_errors=True)
-    stage1 = base / "checkpoints" / STAGE1_FILE
-    step = int(load_checkpoint(stage1)["step"])
-    step_path(out, step).parent.mkdir(parents=True)
-    shutil.copy(stage1, step_path(out, step))
-    shutil.copy(base / CONFIG_FILE, out / CONFIG_FILE)  # the variant continues the base run's stage 1
-    backend = train_run(config, out, resume=True, console=make_console(quiet=True), inputs=(scene, features))
+    shutil.rmtree(out, ignore_errors=True)  # this script's own unfinished variant
+    # the variant starts from the base run's stage 1 (laser train --from)
+    backend = train_run(config, out, console=make_console(quiet=True), inputs=(scene, features), base=base)
     return _scores(evaluate_run(backend, scene, None, backend.text, timing=False))
 
 

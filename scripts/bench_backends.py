@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
         results["backends"][b].update(peak_mb=r.get("peak_mb_segmentation"), fps_rgb=r["fps_rgb"],
                                       fps_segmentation=r.get("fps_segmentation"))
     if "tensorf" in bench and "gsplat" in bench and bench["gsplat"].get("ms_segmentation"):
-        results["gsplat_speedup_segmentation"] = bench["tensorf"]["ms_segmentation"] / bench["gsplat"]["ms_segmentation"]
+        results["gsplat_speedup_segmentation"] = (bench["tensorf"]["ms_segmentation"]
+                                                  / bench["gsplat"]["ms_segmentation"])
         results["gsplat_speedup_rgb"] = bench["tensorf"]["ms_rgb"] / bench["gsplat"]["ms_rgb"]
     rows = ["| backend | train s (stage 1 / 2) | s/iter (1 / 2) | PSNR dB | mIoU % | acc % | teacher mIoU % | "
             "RGB ms | RGB+seg ms | render peak MB | train peak MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(f"| {b} | {st.get('reconstruct', 0):.0f} / {st.get('semantics', 0):.0f} | "
                     f"{sp.get('reconstruct', 0):.3f} / {sp.get('semantics', 0):.3f} | {r['psnr']:.2f} | "
                     f"{r['miou'] or 0:.1f} | {r['accuracy'] or 0:.1f} | {r['teacher_miou'] or 0:.1f} | "
-                    f"{r['render_ms_rgb']:.0f} | {r['render_ms_segmentation'] or 0:.0f} | {r.get('peak_mb') or 0:.0f} | "
+                    f"{r['render_ms_rgb']:.0f} | {r['render_ms_segmentation'] or 0:.0f} | "
+                    f"{r.get('peak_mb') or 0:.0f} | "
                     + (f"{r['train_peak_mb']:.0f} |" if r.get("train_peak_mb") else "- |"))
     if "gsplat_speedup_segmentation" in results:
         rows.append(f"\ngsplat renders RGB + segmentation {results['gsplat_speedup_segmentation']:.1f}x and RGB "

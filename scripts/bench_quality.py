@@ -104,7 +104,8 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
         cells = []
         for b in backends:
             r = rows.get(b)
-            cells.append("-" if r is None else f"**{r['miou']:.1f}** ({', '.join(f'{k} {v:.0f}' for k, v in r['per_class'].items())})")
+            per_class = ", ".join(f"{k} {v:.0f}" for k, v in r["per_class"].items()) if r is not None else ""
+            cells.append("-" if r is None else f"**{r['miou']:.1f}** ({per_class})")
         lines.append(f"| {s} | {any_r['teacher_miou']:.1f} | " + " | ".join(cells) + " |")
     lines += ["", "| method | mIoU mean +- sd over scenes | worst scene | mean gain over teacher | PSNR dB | "
               "train min | label head mIoU |", "|---|---|---|---|---|---|---|"]
@@ -119,8 +120,8 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
                      f"{_mean_sd([r['train_s'] / 60 for r in rs])} | {_mean_sd([r['label_miou'] for r in rs])} |")
     seeds = [r for r in results if r["scene"] == first]
     if len({r["seed"] for r in seeds}) > 1:
-        lines += ["", f"Spread over seeds on {first}:", "", "| backend | seeds | mIoU per seed | mean +- sd | max - min |",
-                  "|---|---|---|---|---|"]
+        lines += ["", f"Spread over seeds on {first}:", "",
+                  "| backend | seeds | mIoU per seed | mean +- sd | max - min |", "|---|---|---|---|---|"]
         for b in backends:
             rs = sorted((r for r in seeds if r["method"] == b), key=lambda r: r["seed"])
             if rs:

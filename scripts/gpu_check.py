@@ -66,7 +66,8 @@ def _cuda_tests(path: Path) -> dict[str, Any]:
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
     failed = [f"{c.get('classname')}::{c.get('name')}" for c in suite.iter("testcase")
               if c.find("failure") is not None or c.find("error") is not None]
-    return {"ran": True, **counts, "passed": counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"],
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    return {"ran": True, **counts, "passed": passed,
             "failed": failed}
 
 

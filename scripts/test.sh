@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the test suite (sets up .venv on first use). Extra arguments go to pytest.
+# Lint with ruff, then run the test suite (sets up .venv on first use). Extra arguments go to pytest.
 # The viewer's browser tests need Debian's chromium: installed here when run as root with apt-get,
 # otherwise they are skipped with a note (under CI=true a skip is a failure).
 set -euo pipefail
@@ -13,4 +13,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "Note: no chromium here, so the viewer's browser tests are skipped; to run them: apt-get install chromium" >&2
   fi
 fi
+echo "Linting (ruff; settings in pyproject.toml)" >&2
+python -m ruff check "$LASER_ROOT"
 exec python -m pytest -q "$@"

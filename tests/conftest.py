@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -118,21 +117,16 @@ def outcome_runs(tmp_path_factory) -> dict[str, Path]:
     procs = {b: subprocess.Popen(laser + ["train", "--backend", b, "--scene", str(scene), "--out", str(root / b),
                                           "--iters", str(OUTCOME_ITERS[b])], env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True) for b in OUTCOME_ITERS}
-    for b, p in procs.items():
+    for p in procs.values():
         _, err = p.communicate(timeout=1200)
         assert p.returncode == 0, err[-2000:]
     runs = {}
     for b in OUTCOME_ITERS:  # the lift from the same stage 1
         lift = root / f"{b}-lift"
-        (lift / "checkpoints").mkdir(parents=True)
-        step = json.loads((root / b / "train_log.json").read_text())["settings"][b]["iters"]
-        shutil.copy(root / b / "checkpoints" / "reconstruct_end.ckpt", lift / "checkpoints" / f"step_{step:08d}.ckpt")
-        shutil.copy(root / b / "config.json", lift / "config.json")
-        subprocess.run(laser + ["train", "--backend", b, "--scene", str(scene), "--out", str(lift), "--iters",
-                                str(OUTCOME_ITERS[b]), "--set", "semantic.method=lift", "--resume"], check=True, env=env,
-                       capture_output=True)
+        subprocess.run(laser + ["train", "--from", str(root / b), "--out", str(lift), "--set", "semantic.method=lift"],
+                       check=True, env=env, capture_output=True)
         runs[b], runs[f"{b}-lift"] = root / b, lift
-    for name, run in runs.items():
+    for run in runs.values():
         subprocess.run(laser + ["eval", str(run), "--json", str(run / "eval.json"), "--no-timing"], check=True, env=env,
                        capture_output=True)
     runs["scene"] = scene

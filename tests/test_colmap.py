@@ -30,7 +30,7 @@ def write_colmap(scene_dir: Path, out: Path, binary: bool = True, model: str = "
     cam = pycolmap.Camera(model=model, width=src.width, height=src.height, params=params, camera_id=1)
     rec.add_camera_with_trivial_rig(cam)
     Tinv = np.linalg.inv(T)
-    for i, (name, path) in enumerate(zip(src.image_names, src.image_paths), start=1):
+    for i, (_name, path) in enumerate(zip(src.image_names, src.image_paths), start=1):
         c2w = Tinv @ src.cameras.c2w[i - 1].double().numpy()
         c2w[:3, :3] /= np.linalg.norm(c2w[:3, 0])  # the similarity's scale out of the rotation
         w2c = np.linalg.inv(c2w)

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _train(scene: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "laser_gs_cli.main", "train", "--backend", "gsplat", "--scene", str(scene), "--out", str(out),
-            "--iters", "40", "--checkpoint-every", "2", *extra]
+    return [sys.executable, "-m", "laser_gs_cli.main", "train", "--backend", "gsplat", "--scene", str(scene),
+            "--out", str(out), "--iters", "40", "--checkpoint-every", "2", *extra]
 
 
 def _env() -> dict[str, str]:

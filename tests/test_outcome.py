@@ -1,8 +1,9 @@
 """Outcome: on a small generated scene whose 2D teacher leaves room (about 59 mIoU), both backends' trained stage 2
 and the training-free lift of each beat the teacher by at least 10 mIoU.
 
-The runs come from conftest's ``outcome_runs`` (shared with the viewer's browser test). Both trainings run side by side, one thread each, with a short schedule (a few minutes of CPU); the lifts reuse
-their stage 1. Measured margins (docs/benchmarks.md): trained about +20, lift about +15.
+The runs come from conftest's ``outcome_runs`` (shared with the viewer's browser test). Both trainings run side
+by side, one thread each, with a short schedule (a few minutes of CPU); the lifts reuse their stage 1. Measured
+margins (docs/benchmarks.md): trained about +20, lift about +15.
 """
 
 from __future__ import annotations

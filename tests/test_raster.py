@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from laser_gs.backends.gsplat.raster import ALPHA_MAX, ALPHA_MIN, T_MIN, project, quat_to_rotmat, rasterize

@@ -165,7 +165,8 @@ def test_background_sphere_tiles_what_the_views_see(orbit_scene):
     dist = (pts - torch.tensor(c.center)).norm(dim=-1)
     assert torch.allclose(dist, torch.full_like(dist, 10 * c.radius), rtol=1e-4)
     uv, depth = scene.cameras.project(pts)
-    seen = (depth > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < scene.width) & (uv[..., 1] >= 0) & (uv[..., 1] < scene.height)
+    seen = ((depth > 0) & (uv[..., 0] >= 0) & (uv[..., 0] < scene.width) & (uv[..., 1] >= 0)
+            & (uv[..., 1] < scene.height))
     assert seen.any(0).all()  # every point is in some view
     # each point's colour is a pixel of a view that sees it
     v = seen.float().argmax(0)

@@ -64,7 +64,8 @@ def _points(generated, gaussians: bool) -> tuple[PointSet, list[str], torch.Tens
     dist = (xyz - gen.cameras.centers[VIEW]).norm(dim=-1)
     scale = torch.log(0.8 * dist / fx)[:, None].repeat(1, 3)  # about one source pixel wide
     gauss = GaussianAttributes(scale, torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1), torch.full((n,), 4.0),
-                               ((rgb - 0.5) / 0.28209479177387814)[:, None], torch.zeros(n, 3, 3)) if gaussians else None
+                               ((rgb - 0.5) / 0.28209479177387814)[:, None],
+                               torch.zeros(n, 3, 3)) if gaussians else None
     # feature: the class's text embedding (perfect semantics: what is tested is the viewer)
     return PointSet(xyz, rgb, text[lab], None, gauss), list(scene.classes), text
 

@@ -92,7 +92,8 @@ class ToyVoxelBackend(Backend):
 
     # ---------------------------------------------------------------- rendering rays
     def _march(self, origins: Tensor, dirs: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """``[R, 3]`` rays -> weights ``[R, S]``, normalised points ``[R, S, 3]``, colours ``[R, S, 3]``, rgb ``[R, 3]``."""
+        """``[R, 3]`` rays -> weights ``[R, S]``, normalised points ``[R, S, 3]``, colours ``[R, S, 3]``,
+        rgb ``[R, 3]``."""
         S, (near, far) = self.settings.model.samples, self.depth_range
         t = torch.linspace(near, far, S, device=origins.device).expand(origins.shape[0], S)
         if generator is not None:

@@ -143,8 +143,9 @@ class Backend(abc.ABC):
     def setup(self, scene: Scene, settings: TrainingSettings, dim: int | None, seed: int) -> None:
         """Build the representation for a new run on ``scene`` (and the heads for CLIP width ``dim``).
 
-        ``seed`` seeds the backend's own random draws (the trainer has seeded torch with it too). Also called before a resume (then :meth:`load_state_dict` replaces the tensors), so it keeps what
-        training needs from the scene (views, cameras, images). The trainer seeds torch first.
+        ``seed`` seeds the backend's own random draws (the trainer has seeded torch with it too). Also called
+        before a resume (then :meth:`load_state_dict` replaces the tensors), so it keeps what training needs
+        from the scene (views, cameras, images). The trainer seeds torch first.
         """
 
     @abc.abstractmethod

@@ -99,7 +99,7 @@ def load_colmap(root: Path, downscale: int | None = None, holdout: int | None = 
     W0, H0 = image_size(files[0])
     W, H = (W0 // extra, H0 // extra) if extra > 1 else (W0, H0)
     c2w_file, K = [], []
-    for name, img in entries:
+    for _name, img in entries:
         cam = rec.cameras[img.camera_id]
         w2c = np.eye(4)
         w2c[:3, :] = img.cam_from_world().matrix() if callable(img.cam_from_world) else img.cam_from_world.matrix()

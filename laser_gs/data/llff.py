@@ -71,7 +71,8 @@ def read_poses_bounds(path: Path) -> np.ndarray:
                          "write it again with your pose tool, e.g. LLFF's imgs2poses.py or COLMAP") from None
     if arr.ndim != 2 or arr.shape[1] != 17:
         raise SceneError(f"expected an [N, 17] array, got shape {list(arr.shape)}", path)
-    for cols, what in ((slice(0, 15), "camera poses (columns 0-14)"), (slice(15, 17), "near/far bounds (columns 15-16)")):
+    for cols, what in ((slice(0, 15), "camera poses (columns 0-14)"),
+                       (slice(15, 17), "near/far bounds (columns 15-16)")):
         part = arr[:, cols]
         if not np.isfinite(part).all():
             bad = sorted(set(np.nonzero(~np.isfinite(part))[0].tolist()))

@@ -121,7 +121,8 @@ def triangulate(scene: Scene, views: list[int] | None = None, console: Console |
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as f:
         np.savez(f, xyz=xyz @ T_inv[:3, :3].T + T_inv[:3, 3], rgb=rgb, info=json.dumps(info))
-    return TriangulatedPoints(torch.from_numpy(xyz).float(), torch.from_numpy(rgb).float(), {**info, "cache": str(path)})
+    return TriangulatedPoints(torch.from_numpy(xyz).float(), torch.from_numpy(rgb).float(),
+                              {**info, "cache": str(path)})
 
 
 def _write_views(scene: Scene, views: list[int], folder: Path) -> tuple[int, dict[int, str]]:

@@ -74,17 +74,13 @@ class VMVolume(nn.Module):
             self.lines[i] = nn.Parameter(F.interpolate(self.lines[i].data, size=(resolution[VEC_MODE[i]], 1),
                                                        mode="bilinear", align_corners=True))
 
-    def resize_to(self, resolution: list[int]) -> None:
-        """Match a checkpoint's shapes before ``load_state_dict`` (values are overwritten)."""
-        self.upsample(resolution)
-
     def tv_loss(self) -> Tensor:
         """Total variation of the planes and lines (mean squared neighbour difference)."""
         loss = self.planes[0].new_zeros(())
-        for p, l in zip(self.planes, self.lines):
+        for p, line in zip(self.planes, self.lines):
             loss = loss + (p[..., 1:, :] - p[..., :-1, :]).pow(2).mean() + (p[..., 1:] - p[..., :-1]).pow(2).mean()
-            loss = loss + 1e-3 * (l[..., 1:, :] - l[..., :-1, :]).pow(2).mean()
+            loss = loss + 1e-3 * (line[..., 1:, :] - line[..., :-1, :]).pow(2).mean()
         return loss
 
     def l1_loss(self) -> Tensor:
-        return sum(p.abs().mean() + l.abs().mean() for p, l in zip(self.planes, self.lines))
+        return sum(p.abs().mean() + line.abs().mean() for p, line in zip(self.planes, self.lines))

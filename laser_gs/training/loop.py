@@ -10,7 +10,6 @@ skipping of non-finite steps (stopping after too many in a row).
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
@@ -119,9 +118,10 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
     bad_in_row = 0
     last_losses: dict[str, float] = {}
     extra: dict[str, float] = {}
-    with _deferred_sigint() as sigint, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  TextColumn("{task.fields[info]}"), console=console, transient=False) as bar:
+    with _deferred_sigint() as sigint, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+                                                TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                                console=console, transient=False) as bar:
         for stage in stages:
             if start_step >= stage.end:
                 continue
@@ -179,10 +179,6 @@ def run_stages(stages: list[Stage], start_step: int, step: Callable[[int], StepR
             log.stage_seconds[stage.name] = log.stage_seconds.get(stage.name, 0.0) + time.perf_counter() - t0
             checkpoint(stage.end)
     return log
-
-
-def finite(*values: float) -> bool:
-    return all(math.isfinite(v) for v in values)
 
 
 def all_finite(tensors: Iterable[torch.Tensor]) -> bool:

@@ -26,7 +26,7 @@ from laser_gs.semantics.label import LabelField, label_ce_loss
 from laser_gs.semantics.calibration import PromptOffsets
 from laser_gs.semantics.losses import distillation_loss, segmentation_logits, text_aug_loss, text_aug_targets
 from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range,
-                               SHARE, Settings, SettingsError, bounded, schedule)
+                               SHARE, Settings, bounded, schedule)
 
 
 @dataclass

@@ -79,7 +79,8 @@ class TrainingSettings:
         unknown = sorted(set(data) - set(names))
         if unknown:
             raise SettingsError(f"unknown settings section {unknown[0]!r}; valid sections: {', '.join(names)}")
-        return cls(backend.name, backend.settings_class.from_dict(data.get(backend.name, {}), prefix=f"{backend.name}."),
+        model = backend.settings_class.from_dict(data.get(backend.name, {}), prefix=f"{backend.name}.")
+        return cls(backend.name, model,
                    SemanticSettings.from_dict(data.get("semantic", {}), prefix="semantic."),
                    TrainerSettings.from_dict(data.get("trainer", {}), prefix="trainer."))
 

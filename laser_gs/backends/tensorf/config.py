@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, SettingsError, bounded, schedule)
+from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, bounded, schedule)
 from laser_gs.training.semantic import SemanticSettings
 from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSettings
 
