@@ -151,17 +151,13 @@ def _grow_gaussians(run: Path, out: Path, count: int, device: str) -> dict[str, 
     model = get_backend("gsplat").load(out / MODEL_FILE, device=device)
     n = model.params["means"].shape[0]
     g = torch.Generator(device="cpu").manual_seed(0)
-    idx = torch.randint(n, (count,), generator=g).to(model.params["means"].device)
+    idx = torch.randint(n, (count,), generator=g)
+    model.select_gaussians(idx)  # every per-Gaussian state (lifted / fused features too) follows
     with torch.no_grad():
-        scale = torch.exp(model.params["scales"][idx]).mean(-1, keepdim=True)
-        grown = {k: v[idx].clone() for k, v in model.params.items()}
-        grown["means"] += scale * torch.randn(count, 3, generator=g).to(scale.device)
-        grown["scales"] -= 0.5 * torch.log(torch.tensor(count / n))  # keep coverage: smaller when more
-        for k, v in grown.items():
-            model.params[k] = torch.nn.Parameter(v)
-        if model.lifted_h is not None:  # lifted or fused semantics are per Gaussian too
-            model.lifted_h = model.lifted_h[idx].clone()
-    model._semantic_cache = None
+        p = model.params
+        scale = torch.exp(p["scales"]).mean(-1, keepdim=True)
+        p["means"] += scale * torch.randn(count, 3, generator=g).to(scale.device)
+        p["scales"] -= 0.5 * torch.log(torch.tensor(count / n))  # keep coverage: smaller when more
     model.save(out / MODEL_FILE)
     return {"run": str(out), "gaussians": count, "from": n}
 
@@ -187,11 +183,11 @@ def _lift_time(run: Path, device: str) -> dict[str, Any]:
     model = get_backend("gsplat").load(run / MODEL_FILE, device=device)
     model.cameras, model.train_views = scene.cameras.to(model.device), scene.train_views
     targets = FeatureTargets(features, scene, model.device)
-    model._lift_targets(targets)  # warm-up (kernels, allocator)
+    model.lift_targets(targets)  # warm-up (kernels, allocator)
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    model._lift_targets(targets)
+    model.lift_targets(targets)
     if device == "cuda":
         torch.cuda.synchronize()
     return {"seconds": time.perf_counter() - t0, "gaussians": int(model.params["means"].shape[0]),

@@ -9,6 +9,7 @@ come from a field evaluated at the centres (``semantic_field.py``).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +17,11 @@ from torch import Tensor, nn
 from laser_gs.data.scene import Scene
 from laser_gs.data.unbounded import Contraction
 from laser_gs.spherical_harmonics import SH_C0
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from laser_gs.backends.gsplat.config import GsplatSettings
 
 
 def knn_distance(points: Tensor, k: int = 3, chunk: int = 2048) -> Tensor:
@@ -161,3 +167,60 @@ def empty_params(n: int, sh_degree: int) -> nn.ParameterDict:
         "opacities": nn.Parameter(z(n)), "sh0": nn.Parameter(z(n, 1, 3)),
         "shN": nn.Parameter(z(n, (sh_degree + 1) ** 2 - 1, 3)),
     })
+
+
+def seed_points(scene: Scene, init_from: str, console: Console, min_points: int) -> tuple[Tensor, Tensor] | None:
+    """``(xyz, rgb)`` to seed the Gaussians with (``GsplatSettings.init_from``), or None to start at random: the
+    scene's SfM points, else points triangulated from the training views (360-degree scenes, or when asked);
+    fewer than ``min_points`` of either do not count."""
+    from laser_gs.data.triangulate import triangulate
+
+    if init_from == "random":
+        return None
+    if scene.points is not None and len(scene.points) >= min_points:
+        return scene.points, scene.point_colors
+    if init_from == "auto" and scene.forward_facing:
+        return None  # the frustum start is as good there (see GsplatSettings.init_from)
+    tri = triangulate(scene, console=console)
+    if tri.info["points"] < min_points:
+        console.print(f"[yellow]Warning:[/] only {tri.info['points']} points could be triangulated from the "
+                      f"training views (at least {min_points} are needed); the Gaussians start at random (too "
+                      "little texture or overlap?)")
+        return None
+    console.print(f"Seeding Gaussians with {tri.info['points']:,} triangulated points "
+                  f"({tri.info['mean_reprojection_error_px']:.2f} px; cached in {tri.info['cache']})")
+    return tri.xyz, tri.rgb
+
+
+def initial_gaussians(scene: Scene, cfg: GsplatSettings, generator: torch.Generator,
+                      seeds: tuple[Tensor, Tensor] | None, contraction: Contraction | None, console: Console
+                      ) -> tuple[nn.ParameterDict, float]:
+    """The Gaussians a run starts from: ``init_points`` of them from ``seeds`` and random draws, plus (unbounded
+    scenes, ``contraction`` given) a share on a background sphere. Returns the parameters (CPU) and the largest
+    background scale (0 without a sphere; densification's pruning limit must stay above it)."""
+    n_bg = round(cfg.background_share * cfg.init_points) if contraction is not None else 0
+    bg_points, bg_colours, bg_scales = (background_sphere(scene, contraction, n_bg, cfg.background_radius)
+                                        if n_bg else (torch.zeros(0, 3), torch.zeros(0, 3), torch.zeros(0)))
+    points, colours = initial_points(scene, cfg.init_points - len(bg_points), generator, seeds,
+                                     cfg.init_content_share)
+    max_scale = torch.cat([pixel_footprint(points, scene, cfg.init_max_pixels), bg_scales])
+    if len(bg_points):
+        console.log(f"unbounded 360° scene: {len(bg_points):,} Gaussians on a background sphere of radius "
+                    f"{contraction.radius * cfg.background_radius:.1f}; the semantic field reads contracted positions")
+    params = create_params(torch.cat([points, bg_points]), torch.cat([colours, bg_colours]), cfg.sh_degree,
+                           max_scale=max_scale)
+    return params, float(bg_scales.max()) if len(bg_points) else 0.0
+
+
+@torch.no_grad()
+def cap_gaussians(params: nn.ParameterDict, optimizers: dict, strategy_state: dict, cap: int) -> None:
+    """Prune the least opaque Gaussians beyond ``cap`` (0: no cap), with their optimizer and strategy state
+    (gsplat's ``remove``): bounds CPU time and memory."""
+    from gsplat.strategy.ops import remove
+
+    n = params["means"].shape[0]
+    if cap and n > cap:
+        order = torch.argsort(params["opacities"])
+        mask = torch.zeros(n, dtype=torch.bool, device=order.device)
+        mask[order[: n - cap]] = True
+        remove(params, optimizers, strategy_state, mask)
