@@ -43,7 +43,8 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
     from laser_gs_cli.options import table_console
 
     from laser_gs.atomic import check_writable
-    from laser_gs.batch import SUMMARY_HEADER, execute, load_plan, summary_rows, write_outputs
+    from laser_gs.batch import execute, load_plan
+    from laser_gs.batch_results import SUMMARY_HEADER, summary_rows, write_outputs
     from laser_gs.errors import LaserError
 
     check_writable(out_dir, "--out")

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 from pathlib import Path
 
 from _bench_common import append_doc, machine, write_json
 from laser_gs.batch import Plan, RunSpec, execute
+from laser_gs.batch_results import mean_sd
 
 #: (name, make-scene arguments) of the forward-facing benchmark scenes
 SCENES = [
@@ -84,14 +84,6 @@ def plan(args: argparse.Namespace, catalogue: list[tuple[str, list[str]]]) -> Pl
     return Plan(runs, {name: make + (QUICK if args.quick else []) for name, make in catalogue})
 
 
-def _mean_sd(values: list[float]) -> str:
-    values = [v for v in values if v is not None and v == v]  # a lift has no label head
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} +- {sd:.1f}"
-
-
 def tables(results: list[dict], backends: list[str], first: str) -> str:
     """Markdown: per scene and backend, the summary over scenes, and the seed spread."""
     main = [r for r in results if r["seed"] == 0]
@@ -115,9 +107,9 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
             continue
         worst = min(rs, key=lambda r: r["miou"])
         gain = [r["miou"] - r["teacher_miou"] for r in rs]
-        lines.append(f"| {b} | {_mean_sd([r['miou'] for r in rs])} | {worst['miou']:.1f} ({worst['scene']}) | "
-                     f"{_mean_sd(gain)} | {_mean_sd([r['psnr'] for r in rs])} | "
-                     f"{_mean_sd([r['train_s'] / 60 for r in rs])} | {_mean_sd([r['label_miou'] for r in rs])} |")
+        lines.append(f"| {b} | {mean_sd([r['miou'] for r in rs])} | {worst['miou']:.1f} ({worst['scene']}) | "
+                     f"{mean_sd(gain)} | {mean_sd([r['psnr'] for r in rs])} | "
+                     f"{mean_sd([r['train_s'] / 60 for r in rs])} | {mean_sd([r['label_miou'] for r in rs])} |")
     seeds = [r for r in results if r["scene"] == first]
     if len({r["seed"] for r in seeds}) > 1:
         lines += ["", f"Spread over seeds on {first}:", "",
@@ -127,7 +119,7 @@ def tables(results: list[dict], backends: list[str], first: str) -> str:
             if rs:
                 m = [r["miou"] for r in rs]
                 lines.append(f"| {b} | {', '.join(str(r['seed']) for r in rs)} | {', '.join(f'{x:.1f}' for x in m)} | "
-                             f"{_mean_sd(m)} | {max(m) - min(m):.1f} |")
+                             f"{mean_sd(m)} | {max(m) - min(m):.1f} |")
     return "\n".join(lines)
 
 
