@@ -36,10 +36,9 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
       laser batch plan.toml --out /shared/batch --address auto --gpus-per-run 1
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
     from rich.table import Table
 
+    from laser_gs.progress import progress
     from laser_gs_cli.options import table_console
 
     from laser_gs.atomic import check_writable
@@ -60,19 +59,15 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
         if address and use_ray is False:
             raise LaserError("--address needs Ray: pip install 'laser_gs[cluster]'")
     console = Console(stderr=True)
-    columns = (TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
     t0 = time.perf_counter()
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("batch", total=len(plan.runs), info="")
+    with progress("batch", len(plan.runs), console, unit=" runs") as advance:
+        shown = {"completed": 0}
 
         def update(c: dict[str, int]) -> None:
-            bar.update(task, completed=c["done"] + c["failed"],
-                       info=f"done {c['done']}, running {c['running']}, queued {c.get('queued', 0)}, "
-                            f"failed {c['failed']}")
-            if not console.is_terminal:
-                console.log(f"batch: done {c['done']}, running {c['running']}, queued {c.get('queued', 0)}, "
-                            f"failed {c['failed']} of {c['total']}")
+            completed = c["done"] + c["failed"]
+            advance(completed - shown["completed"], f"done {c['done']}, running {c['running']}, queued "
+                                                    f"{c.get('queued', 0)}, failed {c['failed']}")
+            shown["completed"] = completed
 
         try:
             results = execute(plan, out_dir, address, cpus_per_run, gpus_per_run, max_parallel, use_ray, update)

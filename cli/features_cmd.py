@@ -51,13 +51,12 @@ def extract(scene_dir: str, mode: str, clip_weights: Path | None, out: Path | No
     Example:
       laser features extract --scene my_3dovs_scene --downscale 8 --clip-weights ViT-B-16.pt
     """
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
 
     from laser_gs.atomic import check_writable
     from laser_gs.data import load_scene
     from laser_gs.features.dense_clip import load_clip, tiny_clip
     from laser_gs.features.extract import extract_features
+    from laser_gs.progress import progress
     from laser_gs.safety import mark_output, prepare_output_dir
 
     out = out or Path(scene_dir) / "features"
@@ -71,13 +70,10 @@ def extract(scene_dir: str, mode: str, clip_weights: Path | None, out: Path | No
     console = Console(stderr=True)
     times: list[float] = []
     t0 = time.perf_counter()
-    with Progress(TextColumn("[bold]dense CLIP"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[rate]}"),
-                  console=console) as progress:
-        task = progress.add_task("views", total=scene.num_views, rate="")
+    with progress("dense CLIP", scene.num_views, console, unit=" views") as advance:
         def on_view(i: int, seconds: float) -> None:
             times.append(seconds)
-            progress.update(task, advance=1, rate=f"{seconds:.2f} s/view")
+            advance(1, f"{seconds:.2f} s/view")
         try:
             fs = extract_features(scene, clip, out=out, on_view=on_view, window=window)
             mark_output(out, "features extract")

@@ -39,13 +39,13 @@ def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None,
     Example:
       laser render runs/demo --path spiral --frames 40
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from laser_gs.atomic import check_writable
     from laser_gs.bench import scaled_cameras
     from laser_gs.data.camera_path import spiral_path
     from laser_gs.data.images import write_png
     from laser_gs.memory import set_memory_limit
+    from laser_gs.progress import progress, stderr_console
     from laser_gs.prompts import optional_prompt_embeddings, parse_prompts
     from laser_gs.render_path import render_frame, write_gif
     from laser_gs.run import open_run
@@ -67,15 +67,13 @@ def render_cmd(run_dir: Path, path_kind: str, frames: int, out_dir: Path | None,
         cams = scaled_cameras(cams, list(range(len(cams))), parse_size(size))
     out_dir = out_dir or run_dir / f"render_{path_kind}"
     pictures = []
-    columns = (TextColumn("render"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("render", total=len(cams))
+    with progress("render", len(cams), stderr_console(), unit=" frames") as advance:
         for i in range(len(cams)):
             frame = render_frame(backend, cams, i, text, names, head)
             write_png(out_dir / f"frame_{i:04d}.png", frame)
             if not no_gif:
                 pictures.append(frame)
-            progress.advance(task)
+            advance()
     click.echo(f"Wrote {len(cams)} frames to {out_dir}")
     if pictures:
         click.echo(f"Wrote {write_gif(out_dir / 'render.gif', pictures, fps)}")

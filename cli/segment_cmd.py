@@ -37,10 +37,10 @@ def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, h
     """
     from laser_gs.atomic import check_writable
     from laser_gs.memory import set_memory_limit
+    from laser_gs.progress import progress, stderr_console
     from laser_gs.prompts import parse_prompts, prompt_embeddings
     from laser_gs.run import open_run
     from laser_gs.segment import resolve_views, segment_view, write_segmentation
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     set_memory_limit(max_memory_gb)
     names = parse_prompts(prompts)
@@ -50,11 +50,9 @@ def segment_cmd(run_dir: Path, prompts: str, views: str, out_dir: Path | None, h
     indices = resolve_views(views, scene)
     names, text = prompt_embeddings(backend, config, names)
     out_dir = out_dir or run_dir / "segment"
-    columns = (TextColumn("segment"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as progress:
-        task = progress.add_task("segment", total=len(indices))
+    with progress("segment", len(indices), stderr_console(), unit=" views") as advance:
         for v in indices:
             rgb, probs = segment_view(backend, scene.cameras, v, text, head)
             write_segmentation(out_dir, scene.image_names[v], rgb, probs, names)
-            progress.advance(task)
+            advance()
     click.echo(f"Wrote {len(indices)} view(s) x {3 + len(names)} files to {out_dir}")

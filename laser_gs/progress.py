@@ -23,28 +23,35 @@ def stderr_console(quiet: bool = False) -> Console:
 
 @contextmanager
 def progress(description: str, total: int, console: Console | None = None,
-             unit: str = "") -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(n=1)`` for a phase of ``total`` items; the bar disappears when the phase ends and one
-    line with its duration stays."""
+             unit: str = "") -> Iterator[Callable[..., None]]:
+    """Yield ``advance(n=1, info=None)`` for a phase of ``total`` items (``info``: a short text shown after the
+    bar, e.g. a rate or counts); the bar disappears when the phase ends and one line with its duration stays.
+    The one progress display of the package: every command and phase with a known length uses it."""
     console = console or stderr_console()
     t0 = time.perf_counter()
     if console.is_terminal:
         columns = (TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("ETA"), TimeRemainingColumn())
+                   TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
         with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n=1: bar.advance(task, n)
+            task = bar.add_task(description, total=total, info="")
+
+            def advance_bar(n: int = 1, info: str | None = None) -> None:
+                bar.update(task, advance=n, **({"info": info} if info is not None else {}))
+
+            yield advance_bar
     else:
         state = {"done": 0, "next": 0.1}
         console.log(f"{description}: 0/{total}{unit}")
 
-        def advance(n: int = 1) -> None:
+        def advance(n: int = 1, info: str | None = None) -> None:
             state["done"] += n
             if total and state["done"] / total >= state["next"] and state["done"] < total:
-                state["next"] += 0.1
+                while state["next"] <= state["done"] / total:
+                    state["next"] += 0.1
                 elapsed = time.perf_counter() - t0
                 eta = elapsed / state["done"] * (total - state["done"])
-                console.log(f"{description}: {state['done']}/{total}{unit}, {elapsed:.0f}s elapsed, ETA {eta:.0f}s")
+                console.log(f"{description}: {state['done']}/{total}{unit}, {elapsed:.0f}s elapsed, ETA {eta:.0f}s"
+                            + (f", {info}" if info else ""))
 
         yield advance
     if not console.quiet:
