@@ -26,6 +26,7 @@ from laser_gs.backends.protocol import Backend
 from laser_gs.choices import CANONICAL_NEGATIVES
 from laser_gs.errors import LaserError
 from laser_gs.export import export_points
+from laser_gs.export.labels import point_labels
 from laser_gs.safety import check_output_file
 from laser_gs.export.records import PointSet
 from laser_gs.prompts import prompt_key
@@ -86,8 +87,11 @@ class ViewerModel:
         return self.features is not None and self.text is not None
 
     def labels(self) -> np.ndarray:
-        """``[P]`` index of each point's best class."""
-        return (self.features @ self.text.T + self.offsets).argmax(-1).numpy()
+        """``[P]`` index of each point's best class: the ensemble head with the run's class calibration, as
+        ``laser export`` labels the PLY (:func:`~laser_gs.export.labels.point_labels`), so a point shows the class
+        here that it has in the exported file."""
+        label = self.points.label.float() if self.points.label is not None else None
+        return point_labels(self.points.feature.float(), label, self.text, offsets=self.offsets)[0].numpy()
 
     def _class_index(self, prompt: str) -> int | None:
         return {prompt_key(c): i for i, c in enumerate(self.classes)}.get(prompt_key(prompt))

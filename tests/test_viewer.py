@@ -140,3 +140,20 @@ def test_point_clouds_get_a_point_size_that_closes_their_surfaces():
     plane = torch.stack([ii * h, jj * h, torch.zeros_like(ii)], -1).reshape(-1, 3)
     assert default_point_size(plane) == pytest.approx(1.2 * h, rel=1e-3)
     assert default_point_size(plane * 10) == pytest.approx(12 * h, rel=1e-3)  # follows the spacing, not the extent
+
+
+def test_the_viewer_labels_points_as_the_exported_ply_does(tmp_path):
+    """Runs with a label head: the viewer's class per point is the export's (ensemble + calibration), even where
+    the feature head alone would say another class."""
+    from laser_gs.export import export_points
+
+    model, label = _model(n=500, classes=4, dim=16)
+    g = torch.Generator().manual_seed(1)
+    wrong = (label + 1) % 4  # a label head that disagrees on every point, strongly
+    model.points.label = model.text[wrong] * 3 + 0.01 * torch.randn(500, 16, generator=g)
+    model.offsets = torch.tensor([0.0, 0.05, 0.0, -0.05])
+    path = export_points(model.points, tmp_path / "p.ply", model.classes, model.text, offsets=model.offsets)[0]
+    exported = np.asarray(PlyData.read(str(path))["vertex"]["label"])
+    shown = model.labels()
+    assert np.array_equal(shown, exported)
+    assert (shown != (model.features @ model.text.T + model.offsets).argmax(-1).numpy()).any()  # not feature-only
