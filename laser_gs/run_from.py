@@ -53,6 +53,17 @@ def check_same_stage1(base: RunConfig, base_dir: Path, config: RunConfig, stage1
                        "give the base run's scene, backend and stage 1 settings, or train from scratch")
 
 
+def check_feature_width(checkpoint: Path, base_dir: Path, dim: int) -> None:
+    """Refuse features of another CLIP width than BASE's: its stage 1 state holds heads of that width."""
+    from laser_gs.training.checkpoint import load_checkpoint
+
+    theirs = int(load_checkpoint(checkpoint)["model"].get("dim") or 0)
+    if theirs and theirs != dim:
+        raise RunError(f"--from {base_dir}: its features are {theirs}-dimensional and these are {dim}-dimensional; "
+                       "--from keeps the base run's CLIP width: use features of the same CLIP model, or train "
+                       "from scratch")
+
+
 def copy_stage1(checkpoint: Path, run_dir: Path, step: int) -> None:
     """Put BASE's stage-1 checkpoint in ``run_dir`` as its newest checkpoint and as its own stage-1 copy (so this
     run can be a base in turn). Copies are written beside the target and renamed: never half a checkpoint."""

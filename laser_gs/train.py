@@ -15,7 +15,7 @@ from laser_gs.errors import LaserError
 from laser_gs.evaluation import training_evaluator
 from laser_gs.features.precomputed import FeatureSet
 from laser_gs.run import RunConfig, prepare_run_dir
-from laser_gs.run_from import base_stage1, check_same_stage1, copy_stage1, record_base
+from laser_gs.run_from import base_stage1, check_feature_width, check_same_stage1, copy_stage1, record_base
 from laser_gs.run_lock import run_lock
 from laser_gs.training.schedule import resolve_device
 from laser_gs.training.settings import TrainingSettings
@@ -63,6 +63,7 @@ def train_run(config: RunConfig, run_dir: Path, resume: bool = False, console: C
         check_same_stage1(base_config, base, config, settings.model.to_dict())
         if features is None:
             raise LaserError(f"--from {base}: a run without features has no stage 2; there is nothing to train")
+        check_feature_width(stage1, base, features.dim)
         config.base_run = str(Path(base).resolve())
     with run_lock(run_dir, "train --resume" if resume else "train"):  # one writer per run folder
         prepare_run_dir(run_dir, config, resume=resume)

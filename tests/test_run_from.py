@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -60,7 +61,8 @@ def test_from_skips_stage_1_and_equals_a_full_run(runs):
     assert (a["logits"] - b["logits"]).abs().mean() < 0.02
 
 
-def test_from_refuses_a_base_of_another_backend_scene_or_without_stage_1(runs, generated, scene_copy, tmp_path):
+def test_from_refuses_a_base_of_another_backend_scene_or_without_stage_1(runs, generated, scene_copy, tmp_path,
+                                                                         small_spec):
     base = runs / "base"
     user_error(["train", "--from", base, "--out", tmp_path / "a", "--backend", "tensorf"], "not the one",
                "backend")
@@ -72,4 +74,10 @@ def test_from_refuses_a_base_of_another_backend_scene_or_without_stage_1(runs, g
            "quick", "--features", "none")
     user_error(["train", "--from", tmp_path / "geo", "--out", tmp_path / "d"], "no stage 1 checkpoint")
     user_error(["train", "--out", tmp_path / "e"], "--backend and --scene")
-    assert not any((tmp_path / n).exists() for n in "abcde")
+    from laser_gs.synthetic import make_scene
+
+    wide = make_scene(tmp_path / "wide", dataclasses.replace(small_spec, feature_dim=16))  # other CLIP width
+    assert wide is not None
+    user_error(["train", "--from", base, "--out", tmp_path / "f", "--features-dir", tmp_path / "wide" / "features"],
+               "32-dimensional", "16-dimensional")
+    assert not any((tmp_path / n).exists() for n in "abcdef")
