@@ -63,22 +63,21 @@ def train(backend: str | None, scene_dir: str | None, base_run: Path | None, run
     """
     from laser_gs.backends.registry import MODEL_FILE
     from laser_gs.errors import LaserError
-    from laser_gs.run import RunConfig, read_run_config
+    from laser_gs.run import RunConfig
+    from laser_gs.run_from import with_base_defaults
     from laser_gs.train import train_run
 
     if base_run is not None:  # what decides stage 1 comes from the base run unless given here
-        base = read_run_config(base_run)
-        given = click.get_current_context().get_parameter_source
-        backend = backend or base.backend
-        scene_dir = scene_dir or base.scene
-        current = {"preset": preset, "seed": seed, "downscale": downscale, "holdout": holdout,
-                   "background": background}
-        picked = {k: getattr(base, k) if given(k) == click.core.ParameterSource.DEFAULT else v
-                  for k, v in current.items()}
-        preset, seed, downscale, holdout, background = (picked[k] for k in current)
-        iters = iters if iters is not None else base.iters
-        # the base run's own settings of stage 1 (``--set BACKEND.x=...``) carry over; later ones win
-        overrides = tuple(o for o in base.overrides if o.startswith(f"{base.backend}.")) + tuple(overrides)
+        source = click.get_current_context().get_parameter_source
+        given = {k for k in ("backend", "scene_dir", "preset", "iters", "seed", "downscale", "holdout", "background")
+                 if source(k) != click.core.ParameterSource.DEFAULT}
+        values = dict(backend=backend, scene_dir=scene_dir, preset=preset, iters=iters, seed=seed,
+                      downscale=downscale, holdout=holdout, background=background, overrides=tuple(overrides))
+        values = with_base_defaults(base_run, values, given)
+        backend, scene_dir, preset, iters, seed = (values[k] for k in ("backend", "scene_dir", "preset", "iters",
+                                                                          "seed"))
+        downscale, holdout, background, overrides = (values[k] for k in ("downscale", "holdout", "background",
+                                                                         "overrides"))
     if backend is None or scene_dir is None:
         raise LaserError("give --backend and --scene (or --from BASE_RUN to start from a finished run's stage 1)")
 

@@ -9,17 +9,32 @@ run would train: another backend, scene, seed, image loading or reconstruction s
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from laser_gs.atomic import atomic_open, atomic_write_text
 from laser_gs.run import RunConfig, RunError, read_run_config
 from laser_gs.safety import resolved
 from laser_gs.training.checkpoint import CKPT_DIR, STAGE1_FILE, step_path
 
 #: what, besides the backend's own settings, decides what stage 1 computes
 STAGE1_KEYS = ("backend", "seed", "downscale", "holdout", "background")
+
+
+def with_base_defaults(base_dir: Path, values: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """``laser train --from``'s options: what decides stage 1 (backend, scene, preset, iters, seed, image
+    loading) is BASE's unless ``given`` names it; BASE's own ``--set BACKEND.x=...`` come first in ``overrides``
+    (later ones win)."""
+    base = read_run_config(base_dir)
+    out = dict(values)
+    for key, theirs in (("backend", base.backend), ("scene_dir", base.scene), ("preset", base.preset),
+                        ("iters", base.iters), ("seed", base.seed), ("downscale", base.downscale),
+                        ("holdout", base.holdout), ("background", base.background)):
+        if key not in given or out[key] is None:
+            out[key] = theirs
+    out["overrides"] = tuple(o for o in base.overrides if o.startswith(f"{base.backend}.")) + tuple(values["overrides"])
+    return out
 
 
 def base_stage1(base_dir: Path) -> tuple[RunConfig, Path, int]:
@@ -66,18 +81,15 @@ def check_feature_width(checkpoint: Path, base_dir: Path, dim: int) -> None:
 
 def copy_stage1(checkpoint: Path, run_dir: Path, step: int) -> None:
     """Put BASE's stage-1 checkpoint in ``run_dir`` as its newest checkpoint and as its own stage-1 copy (so this
-    run can be a base in turn). Copies are written beside the target and renamed: never half a checkpoint."""
+    run can be a base in turn). Written atomically (:func:`~laser_gs.atomic.atomic_open`): never half a
+    checkpoint, and a full disk is reported as such."""
     for target in (step_path(run_dir, step), Path(run_dir) / CKPT_DIR / STAGE1_FILE):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(checkpoint, tmp)
-        os.replace(tmp, target)
+        with open(checkpoint, "rb") as src, atomic_open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def record_base(log_path: Path, base_dir: Path, step: int) -> None:
     """Note in ``train_log.json`` that stage 1 came from BASE (and was not trained here)."""
-    from laser_gs.atomic import atomic_write_text
-
     log = json.loads(log_path.read_text(encoding="utf-8"))
     log["stage1_from"] = {"run": str(resolved(base_dir)), "step": step}
     atomic_write_text(log_path, json.dumps(log, indent=2))
