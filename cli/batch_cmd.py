@@ -20,7 +20,8 @@ import click
 @click.option("--gpus-per-run", type=click.FloatRange(min=0), default=0, show_default=True,
               help="GPUs each run gets (1 on a GPU cluster).")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=None,
-              help="Runs in flight at most (default: as many as the resources allow).")
+              help="Runs in flight at most (default: as many as the resources allow; without Ray: 1, one after "
+                   "another, and N runs N at a time from this process).")
 @click.option("--no-ray", is_flag=True, help="Run one after another in this process even if Ray is installed.")
 def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run: int, gpus_per_run: float,
               max_parallel: int | None, no_ray: bool) -> None:
@@ -28,7 +29,7 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
 
     Finished runs are skipped and interrupted ones resumed, so running the same command again continues a
     batch. A failing run is reported without stopping the others. Ray is optional (pip install
-    laser_gs[cluster]); without it the runs go one after another.
+    laser_gs[cluster]); without it the runs go one after another, or --max-parallel at a time on this machine.
 
     \b
     Example:
@@ -54,8 +55,9 @@ def batch_cmd(plan_file: Path, out_dir: Path, address: str | None, cpus_per_run:
             import ray  # noqa: F401
         except ImportError:
             use_ray = False
-            click.echo("Ray is not installed: the runs go one after another (pip install 'laser_gs[cluster]' runs "
-                       "them in parallel).")
+            click.echo("Ray is not installed: the runs go " + (f"{max_parallel} at a time on this machine"
+                       if max_parallel and max_parallel > 1 else "one after another (--max-parallel N runs N at a "
+                       "time here; pip install 'laser_gs[cluster]' spreads them over a cluster)") + ".")
         if address and use_ray is False:
             raise LaserError("--address needs Ray: pip install 'laser_gs[cluster]'")
     console = Console(stderr=True)

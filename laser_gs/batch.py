@@ -20,9 +20,9 @@ A plan is a TOML file::
 
 Each run is ``train -> eval (-> export)`` in its own ``laser`` process with its own thread count, as a Ray
 task with the requested CPUs and GPUs (``--address`` joins a cluster; Ray's launchers start those), or, without
-Ray, one after another in this process. Runs are folders under the batch folder named from their settings;
-finished ones (a model and an eval) are skipped, interrupted ones continue with ``--resume``, a failing run is
-reported without stopping the others.
+Ray, ``--max-parallel`` at a time from this process (one after another by default). Runs are folders under the
+batch folder named from their settings; finished ones (a model and an eval) are skipped, interrupted ones
+continue with ``--resume``, a failing run is reported without stopping the others.
 """
 
 from __future__ import annotations
@@ -58,9 +58,12 @@ class RunSpec:
     features: str = "precomputed"
     export: bool = False
     base: str | None = None  # a run whose stage 1 this one continues (the lift variant)
+    label: str | None = None  # the method's name in tables (default: the backend, "-lift" for a lift)
 
     @property
     def method(self) -> str:
+        if self.label:
+            return self.label
         return self.backend + ("-lift" if any(o == "semantic.method=lift" for o in self.overrides) else "")
 
 
@@ -227,6 +230,34 @@ def run_result(run: Path) -> dict[str, Any]:
     return out
 
 
+def _run_local(order: list[RunSpec], out: Path, threads: int, parallel: int, counts: dict[str, int],
+               record: Callable[[dict[str, Any]], None],
+               on_update: Callable[[dict[str, int]], None] | None) -> None:
+    """Without Ray: ``parallel`` runs at a time in threads of this process (each run is its own ``laser``
+    process, so threads only wait); a variant starts once its base run has ended."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    queue, ended = list(order), set()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        pending: dict[Any, RunSpec] = {}
+        while queue or pending:
+            for spec in [q for q in queue if q.base is None or q.base in ended][:parallel - len(pending)]:
+                queue.remove(spec)
+                pending[pool.submit(run_task, asdict(spec), str(out), threads)] = spec
+            counts["running"] = len(pending)
+            if on_update is not None:
+                on_update(dict(counts))
+            if not pending:  # only variants whose base is not in this plan are left
+                raise LaserError("runs wait for base runs that are not in the plan: "
+                                 + ", ".join(f"{q.name} (base {q.base})" for q in queue))
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                spec = pending.pop(fut)
+                ended.add(spec.name)
+                counts["running"] = len(pending)
+                record(fut.result())
+
+
 def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int = 1, gpus_per_run: float = 0,
             max_parallel: int | None = None, use_ray: bool | None = None,
             on_update: Callable[[dict[str, int]], None] | None = None) -> list[dict[str, Any]]:
@@ -237,10 +268,14 @@ def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, args in plan.generate.items():
-        scene = out / "scenes" / name
-        if not (scene / "scene.json").is_file():
-            _laser(["make-scene", str(scene), "--force", *args], 1, out / "generate.log")
+    missing = [(out / "scenes" / name, args) for name, args in plan.generate.items()
+               if not (out / "scenes" / name / "scene.json").is_file()]
+    if missing:  # each its own process: max_parallel of them at a time
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(missing), max_parallel or 1))) as pool:
+            list(pool.map(lambda m: _laser(["make-scene", str(m[0]), "--force", *m[1]], 1,
+                                           out / f"generate_{m[0].name}.log"), missing))
     if use_ray is None:
         try:
             import ray  # noqa: F401
@@ -261,13 +296,7 @@ def execute(plan: Plan, out: Path, address: str | None = None, cpus_per_run: int
             on_update(dict(counts))
 
     if not use_ray:
-        for spec in order:
-            counts["running"] += 1
-            if on_update is not None:
-                on_update(dict(counts))
-            res = run_task(asdict(spec), str(out), threads)
-            counts["running"] = 0
-            record(res)
+        _run_local(order, out, threads, max(1, max_parallel or 1), counts, record, on_update)
         return [results[s.name] for s in plan.runs]
     import ray
 

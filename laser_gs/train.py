@@ -60,7 +60,7 @@ def train_run(config: RunConfig, run_dir: Path, resume: bool = False, console: C
     config.settings = settings.to_dict()
     if base is not None:
         base_config, stage1, stage1_step = base_stage1(base)
-        check_same_stage1(base_config, base, config, settings.model.to_dict())
+        check_same_stage1(base_config, base, config, settings.model.stage1_dict())
         if features is None:
             raise LaserError(f"--from {base}: a run without features has no stage 2; there is nothing to train")
         check_feature_width(stage1, base, features.dim)

@@ -87,3 +87,35 @@ def test_a_killed_batch_continues(tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert all(r["status"] == "ok" for r in _results(out).values()) and len(_results(out)) == 2
+
+
+def test_without_ray_runs_go_max_parallel_at_a_time_and_variants_after_their_base(tmp_path, monkeypatch):
+    """The local pool (no Ray): two runs overlap, never three; a variant starts after its base has ended."""
+    import threading
+
+    from laser_gs import batch
+
+    lock, live, peak, log = threading.Lock(), [0], [0], []
+
+    def fake_task(spec: dict, out: str, threads: int) -> dict:
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+            log.append(("start", spec["name"]))
+        time.sleep(0.3)
+        with lock:
+            live[0] -= 1
+            log.append(("end", spec["name"]))
+        return {"name": spec["name"], "status": "ok"}
+
+    monkeypatch.setattr(batch, "run_task", fake_task)
+    runs = [batch.RunSpec("a/g", "a", "gsplat"), batch.RunSpec("b/g", "b", "gsplat"),
+            batch.RunSpec("c/g", "c", "gsplat"), batch.RunSpec("a/g-lift", "a", "gsplat", base="a/g")]
+    t0 = time.time()
+    res = batch.execute(batch.Plan(runs, {}), tmp_path, max_parallel=2, use_ray=False)
+    assert [r["name"] for r in res] == ["a/g", "b/g", "c/g", "a/g-lift"]
+    assert peak[0] == 2 and time.time() - t0 < 4 * 0.3  # parallel, but never above the cap
+    assert log.index(("end", "a/g")) < log.index(("start", "a/g-lift"))
+    with pytest.raises(Exception, match="base runs that are not in the plan"):
+        batch.execute(batch.Plan([batch.RunSpec("x/v", "x", "gsplat", base="x/missing")], {}), tmp_path,
+                      max_parallel=2, use_ray=False)

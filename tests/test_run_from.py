@@ -81,3 +81,18 @@ def test_from_refuses_a_base_of_another_backend_scene_or_without_stage_1(runs, g
     user_error(["train", "--from", base, "--out", tmp_path / "f", "--features-dir", tmp_path / "wide" / "features"],
                "32-dimensional", "16-dimensional")
     assert not any((tmp_path / n).exists() for n in "abcdef")
+
+
+def test_from_takes_stage_2_settings_of_the_backend(runs, tmp_path):
+    """The backend's stage-2 fields (semantic field, lift, smoothing) may differ from BASE's; they are declared
+    per backend, and every declared one is a real field."""
+    from laser_gs.backends.registry import get_backend, list_backends
+
+    _train("--from", runs / "base", "--out", tmp_path / "nosmooth", "--set", "semantic.method=lift",
+           "--set", "gsplat.smooth_iters=0", "--set", "gsplat.lift_scale=0.25")
+    config = json.loads((tmp_path / "nosmooth" / "config.json").read_text())
+    assert config["settings"]["gsplat"]["smooth_iters"] == 0
+    for name in list_backends():
+        cls = get_backend(name).settings_class
+        assert cls.stage2_fields <= {f.name for f in dataclasses.fields(cls)}, name
+        assert "iters" not in cls.stage2_fields

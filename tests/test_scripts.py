@@ -88,5 +88,7 @@ def test_bench_quality_quick(tmp_path):
     assert ("tabletop_s0", "gsplat-lift", 0) in names and ("tabletop_s0", "tensorf", 1) in names
     assert len(names) == 2 * 4 + 2  # 2 scenes x (2 backends + 2 lifts), and seed 1 of the first scene
     assert "mIoU mean +- sd over scenes" in out.stdout and "Spread over seeds on tabletop_s0" in out.stdout
+    assert set(data["fusion_bounds"]) == {"tabletop_s0", "tabletop_s1"} and "| fusion bound |" in out.stdout
+    assert (tmp_path / "q" / "tabletop_s0" / "fusion_bound.json").is_file()  # cached for the rerun
     again = _run("bench_quality.py", "--quick", "--out", str(tmp_path / "q"), "--reruns", "1")
     assert again.returncode == 0  # finished runs are reused

@@ -10,7 +10,7 @@ to an equal object.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from laser_gs.settings import AT_LEAST_ONE, NON_NEGATIVE, Settings, SettingsError, bounded
 from laser_gs.training.semantic import SemanticSettings
@@ -36,8 +36,16 @@ class TrainerSettings(Settings):
 class ReconstructionSettings(Settings):
     """Base of every backend's settings: stage 1 (reconstruction) length; backends add their own fields."""
 
+    #: the backend's fields that only stage 2 reads (its semantic field, lift, smoothing): ``laser train --from``
+    #: may change these on a base run's stage 1
+    stage2_fields: ClassVar[frozenset[str]] = frozenset()
+
     iters: int = bounded(30000, AT_LEAST_ONE)
     """Stage 1 (reconstruction) steps."""
+
+    def stage1_dict(self) -> dict:
+        """The settings stage 1 depends on (all but :attr:`stage2_fields`)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self.stage2_fields}
 
 
 @dataclass

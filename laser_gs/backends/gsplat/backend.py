@@ -24,7 +24,8 @@ from laser_gs.backends.gsplat.cache import TensorKeyedCache
 from laser_gs.backends.gsplat.config import PRESETS, GsplatSettings
 from laser_gs.backends.gsplat.lift import best_basis, lift_clip_targets
 from laser_gs.backends.gsplat.model import cap_gaussians, empty_params, initial_gaussians, seed_points
-from laser_gs.backends.gsplat.render import gaussian_rgb, render_channels, render_depth, scaled_camera
+from laser_gs.semantics.point_smoothing import bilateral_weights, smooth_features
+from laser_gs.backends.gsplat.render import base_colour, gaussian_rgb, render_channels, render_depth, scaled_camera
 from laser_gs.backends.gsplat.semantic_field import field_inputs, field_state, load_field, new_field
 from laser_gs.backends.protocol import Backend, ParamGroup, ReconstructionLoss, SemanticBatch, Step
 from laser_gs.backends.registry import register_backend
@@ -215,7 +216,7 @@ class GsplatBackend(Backend):
         (:mod:`lift`), stored as ``E`` coefficients in the best ``E``-dim basis of those features (the decoder),
         so rendering costs ``E`` channels as for trained semantics."""
         clip, _, weight = self.lifted if self.lifted is not None else self.lift_targets(targets)
-        self.lifted_h = self._lift_basis(clip, weight)
+        self.lifted_h = self._smooth(self._lift_basis(clip, weight))
 
     @torch.no_grad()
     def finish_semantics(self, targets: FeatureTargets) -> bool:
@@ -226,8 +227,22 @@ class GsplatBackend(Backend):
         clip, _, weight = self.lifted if self.lifted is not None else self.lift_targets(targets)
         h, _ = self._semantic()
         trained = torch.nn.functional.normalize(self.heads.decode(h), dim=-1)
-        self.lifted_h = self._lift_basis(trained + torch.nn.functional.normalize(clip, dim=-1), weight)
+        self.lifted_h = self._smooth(self._lift_basis(trained + torch.nn.functional.normalize(clip, dim=-1), weight))
         return True
+
+    @torch.no_grad()
+    def _smooth(self, coeffs: Tensor) -> Tensor:
+        """``gsplat.smooth_iters``: the bilateral diffusion of :mod:`~laser_gs.semantics.point_smoothing` over the
+        Gaussians (centres, base colours, opacities) on their ``[N, E]`` coefficients. The decoder is an
+        orthonormal basis, so directions (what the text is compared with) are the same as in CLIP space."""
+        c = self.cfg
+        if c.smooth_iters <= 0 or coeffs.shape[0] < 2:
+            return coeffs
+        p = self.params
+        idx, w = bilateral_weights(p["means"].detach(), base_colour(p["sh0"]).detach(),
+                                   torch.sigmoid(p["opacities"].detach()), c.smooth_neighbours, c.smooth_space,
+                                   c.smooth_colour)
+        return smooth_features(coeffs, idx, w, c.smooth_iters) * coeffs.norm(dim=-1, keepdim=True)
 
     @torch.no_grad()
     def _lift_basis(self, clip: Tensor, weight: Tensor) -> Tensor:

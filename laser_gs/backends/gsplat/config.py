@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, SHARE, SettingsError, bounded, schedule)
 from laser_gs.training.semantic import SemanticSettings
@@ -13,6 +13,11 @@ from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSe
 @dataclass
 class GsplatSettings(ReconstructionSettings):
     """3D Gaussians: stage 1 (photometric fit with gsplat's densification) and the stage 2 semantic field."""
+
+    stage2_fields: ClassVar[frozenset[str]] = frozenset({
+        "semantic_voxels", "semantic_comps", "label_comps", "field_width", "semantic_pool", "appearance_scale",
+        "lift_scale", "lift_dims", "fuse_lift", "smooth_iters", "smooth_neighbours", "smooth_space",
+        "smooth_colour", "lr_field_grid", "lr_field_net"})
 
     init_points: int = bounded(100_000, AT_LEAST_ONE)
     """Gaussians at the start."""
@@ -101,6 +106,18 @@ class GsplatSettings(ReconstructionSettings):
     stage 2 sometimes merges or loses objects the lift keeps, and the lift merges objects the training
     separates: over 8 generated scenes, calibrated, 71.4 +- 17.2 trained, 75.0 +- 15.9 lift, 77.7 +- 16.8
     fused (per scene -1.4 to +16.0 over trained; docs/benchmarks.md)."""
+    smooth_iters: int = bounded(30, Range(0, 1000))
+    """Lifted and fused features (``fuse_lift``, ``semantic.method = lift``) are smoothed over the Gaussians by
+    this many steps of a bilateral diffusion (neighbours in space and of one chromaticity; 0: off). The teacher
+    mixes a thin object or one of its background's colour with its surround in every view; the diffusion
+    makes each surface read one thing, which the class calibration can then pick (camouflaged pillar 47 -> 78
+    IoU on random_s4; docs/benchmarks.md, "Camouflaged objects")."""
+    smooth_neighbours: int = bounded(16, AT_LEAST_ONE)
+    """Nearest Gaussians each one is smoothed with."""
+    smooth_space: float = bounded(2.0, POSITIVE)
+    """Spatial sigma of the smoothing, in median nearest-neighbour distances of the Gaussians."""
+    smooth_colour: float = bounded(0.02, POSITIVE)
+    """Chromaticity sigma of the smoothing (a colour edge between materials stops it; shading does not)."""
     lr_field_grid: float = bounded(1e-2, POSITIVE)
     """Learning rate of the semantic field's grids."""
     lr_field_net: float = bounded(1e-2, POSITIVE)

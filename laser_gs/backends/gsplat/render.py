@@ -11,13 +11,18 @@ from torch import Tensor, nn
 
 from laser_gs.backends.gsplat.raster import rasterize
 from laser_gs.data.cameras import Cameras
-from laser_gs.spherical_harmonics import sh_to_rgb
+from laser_gs.spherical_harmonics import SH_C0, sh_to_rgb
 
 
 def scaled_camera(cameras: Cameras, index: int, scale: float) -> tuple[Tensor, Tensor, int, int]:
     """``viewmat`` ``[4, 4]``, ``K`` ``[3, 3]``, width, height of camera ``index`` rendered at ``scale``."""
     cam = cameras.scaled(index, scale)
     return torch.linalg.inv(cam.c2w[0]), cam.K[0], cam.width, cam.height
+
+
+def base_colour(sh0: Tensor) -> Tensor:
+    """``[N, 3]`` view-independent colour of Gaussians from their SH band 0 ``[N, 1, 3]`` (not clamped)."""
+    return SH_C0 * sh0[:, 0] + 0.5
 
 
 def gaussian_rgb(params: nn.ParameterDict, viewmat: Tensor, degree: int) -> Tensor:

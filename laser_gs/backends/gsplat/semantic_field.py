@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from laser_gs.backends.gsplat.render import base_colour
 from laser_gs.semantics.field import SemanticField
 from laser_gs.semantics.volume import resolution_for
-from laser_gs.spherical_harmonics import SH_C0
 
 if TYPE_CHECKING:
     from laser_gs.backends.gsplat.config import GsplatSettings
@@ -41,7 +41,7 @@ def gaussian_appearance(sh0: Tensor, shN: Tensor) -> Tensor:
 
     Detached: the semantic losses shape the field, not the colours.
     """
-    return torch.cat([SH_C0 * sh0[:, 0] + 0.5, shN.flatten(1)], dim=-1).detach()
+    return torch.cat([base_colour(sh0), shN.flatten(1)], dim=-1).detach()
 
 
 def normalise(means: Tensor, box: Tensor) -> Tensor:

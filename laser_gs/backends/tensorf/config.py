@@ -10,7 +10,7 @@ scene trains in minutes on a 2-core CPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from laser_gs.settings import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Range, bounded, schedule)
 from laser_gs.training.semantic import SemanticSettings
@@ -20,6 +20,9 @@ from laser_gs.training.settings import Preset, ReconstructionSettings, TrainerSe
 @dataclass
 class TensoRFSettings(ReconstructionSettings):
     """The TensoRF field and its stage 1; stage 2 reads ``semantic`` settings plus the joint learning rates here."""
+
+    stage2_fields: ClassVar[frozenset[str]] = frozenset({"semantic_comps", "lr_app_joint", "lr_net_joint",
+                                                         "lift_voxels", "lift_scale"})
 
     batch_rays: int = bounded(4096, AT_LEAST_ONE)
     """Rays per stage 1 step."""
