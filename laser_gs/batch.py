@@ -234,22 +234,22 @@ def _run_local(order: list[RunSpec], out: Path, threads: int, parallel: int, cou
                record: Callable[[dict[str, Any]], None],
                on_update: Callable[[dict[str, int]], None] | None) -> None:
     """Without Ray: ``parallel`` runs at a time in threads of this process (each run is its own ``laser``
-    process, so threads only wait); a variant starts once its base run has ended."""
+    process, so threads only wait); a variant starts once its base run has ended (a base outside the plan, one
+    already on disk, is not waited for, as with Ray)."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    queue, ended = list(order), set()
+    queue, ended, planned = list(order), set(), {s.name for s in order}
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         pending: dict[Any, RunSpec] = {}
         while queue or pending:
-            for spec in [q for q in queue if q.base is None or q.base in ended][:parallel - len(pending)]:
+            ready = [q for q in queue if q.base is None or q.base in ended or q.base not in planned]
+            for spec in ready[:parallel - len(pending)]:
                 queue.remove(spec)
                 pending[pool.submit(run_task, asdict(spec), str(out), threads)] = spec
             counts["running"] = len(pending)
             if on_update is not None:
                 on_update(dict(counts))
-            if not pending:  # only variants whose base is not in this plan are left
-                raise LaserError("runs wait for base runs that are not in the plan: "
-                                 + ", ".join(f"{q.name} (base {q.base})" for q in queue))
+            assert pending, "a base run in the plan neither ran nor waits"  # bases are ordered first
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in done:
                 spec = pending.pop(fut)

@@ -24,7 +24,6 @@ from laser_gs.backends.gsplat.cache import TensorKeyedCache
 from laser_gs.backends.gsplat.config import PRESETS, GsplatSettings
 from laser_gs.backends.gsplat.lift import best_basis, lift_clip_targets
 from laser_gs.backends.gsplat.model import cap_gaussians, empty_params, initial_gaussians, seed_points
-from laser_gs.semantics.point_smoothing import bilateral_weights, smooth_features
 from laser_gs.backends.gsplat.render import base_colour, gaussian_rgb, render_channels, render_depth, scaled_camera
 from laser_gs.backends.gsplat.semantic_field import field_inputs, field_state, load_field, new_field
 from laser_gs.backends.protocol import Backend, ParamGroup, ReconstructionLoss, SemanticBatch, Step
@@ -35,6 +34,7 @@ from laser_gs.data.scene import Scene
 from laser_gs.data.unbounded import Contraction, scene_contraction
 from laser_gs.export.records import GaussianAttributes, PointSet
 from laser_gs.semantics.field import SemanticField
+from laser_gs.semantics.point_smoothing import bilateral_weights, smooth_features
 from laser_gs.spherical_harmonics import SH_C0
 from laser_gs.training.rays import step_generator
 from laser_gs.training.semantic import FeatureTargets
