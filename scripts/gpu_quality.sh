@@ -8,7 +8,7 @@
 #          --variant gsplat-nosmooth:gsplat.smooth_iters=0
 #
 # QUALITY_TIME_S (default 400) bounds the runs; whatever finished comes back: OUT/quality.json when all did,
-# and always OUT/runs/<scene>/<run>/{eval,train_log,config}.json (small files; no checkpoints).
+# and always OUT/runs/<scene>__<run>__{eval,train_log}.json (small files; no checkpoints).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DRY=()
@@ -23,6 +23,7 @@ timeout "${QUALITY_TIME_S:-400}" $PY scripts/bench_quality.py --out "$WORK" --no
 RC=${PIPESTATUS[0]}
 set -e
 echo "[gpu_quality] bench_quality exit code $RC after $(( $(date +%s) - T0 )) s"
-( cd "$WORK" && find . -path ./scenes -prune -o \( -name eval.json -o -name train_log.json -o -name config.json \) \
-    -print | while read -r f; do mkdir -p "$OUT/runs/$(dirname "$f")"; cp "$f" "$OUT/runs/$f"; done )
+# flat names (SCENE__RUN__FILE): the device tool returns no deeply nested folders
+( cd "$WORK" && find . -path ./scenes -prune -o \( -name eval.json -o -name train_log.json \) -print \
+    | while read -r f; do f="${f#./}"; mkdir -p "$OUT/runs"; cp "$f" "$OUT/runs/${f//\//__}"; done )
 exit "$RC"

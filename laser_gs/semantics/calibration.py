@@ -95,6 +95,16 @@ def coverage_offsets(centroids: Tensor, sizes: Tensor, points: Tensor | None = N
     return offsets
 
 
+#: the calibration reads up to this many evenly spaced training views, every ``CALIBRATION_STRIDE``-th pixel
+CALIBRATION_VIEWS = 8
+CALIBRATION_STRIDE = 4
+
+
+def calibration_views(views: list[int], max_views: int = CALIBRATION_VIEWS) -> list[int]:
+    """Up to ``max_views`` evenly spaced entries of ``views`` (the training views the calibration renders)."""
+    return views[:: max(1, -(-len(views) // max_views))]
+
+
 def class_offsets(logits: Tensor, clusters_per_class: int = 4, max_points: int = 30000, seed: int = 0) -> Tensor:
     """``[N, C]`` cosine logits of pixels across the training views -> ``[C]`` per-class offsets."""
     assert logits.ndim == 2 and logits.shape[1] >= 2, tuple(logits.shape)

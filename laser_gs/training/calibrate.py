@@ -8,11 +8,12 @@ from rich.console import Console
 from laser_gs.backends.protocol import Backend
 from laser_gs.data.scene import Scene
 from laser_gs.progress import progress
-from laser_gs.semantics.calibration import PromptOffsets, class_offsets
+from laser_gs.semantics.calibration import (CALIBRATION_STRIDE, CALIBRATION_VIEWS, PromptOffsets, calibration_views,
+                                            class_offsets)
 
 
-def calibrate_classes(backend: Backend, scene: Scene, console: Console, max_views: int = 8, stride: int = 4
-                      ) -> dict[str, float]:
+def calibrate_classes(backend: Backend, scene: Scene, console: Console, max_views: int = CALIBRATION_VIEWS,
+                      stride: int = CALIBRATION_STRIDE) -> dict[str, float]:
     """Set ``backend.heads.prompt_offsets`` for the run's classes from the logits it renders on up to
     ``max_views`` evenly spaced training views (every ``stride``-th pixel); returns class -> offset (non-zero
     ones only)."""
@@ -20,7 +21,7 @@ def calibrate_classes(backend: Backend, scene: Scene, console: Console, max_view
     backend.heads.prompt_offsets = PromptOffsets()  # render uncalibrated
     if text is None or text.shape[0] < 2:
         return {}
-    views = scene.train_views[:: max(1, -(-len(scene.train_views) // max_views))]
+    views = calibration_views(scene.train_views, max_views)
     rows = []
     with progress("class calibration", len(views), console, unit=" views") as advance:
         for v in views:
